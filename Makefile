@@ -1,0 +1,44 @@
+# One-command set-up: `make run` (the main job) and `make test` (the test suite) create the
+# virtual environment, install everything and then do their job.
+#
+#   TORCH_SPEC  the torch to install first; default the CPU build pinned for these machines.
+#               Set it to e.g. "torch" for your platform's default build, or "" to keep the
+#               torch you already have in the environment.
+#   PYTHON      the interpreter that creates the environment (3.11 or newer).
+
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+OUT ?= out
+
+.PHONY: setup run test test-fast lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	@if [ -n "$(TORCH_SPEC)" ]; then echo "installing $(TORCH_SPEC)"; $(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"; fi
+	$(BIN)/python -m pip install --quiet -e ".[gui,ml,dev]"
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+# The main job. Until the desktop app and batch solving land, this validates the shipped
+# example case, meshes its geometry and writes the mesh to $(OUT)/ for ParaView.
+run: setup
+	$(BIN)/workbench case check resources/examples/darcy_unit_square.toml --mesh-out $(OUT)/darcy_unit_square.vtu
+	$(BIN)/workbench mesh info $(OUT)/darcy_unit_square.vtu
+
+test: setup
+	@scripts/ensure-xvfb.sh
+	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow" -x -q
+
+lint: setup
+	$(BIN)/lint-imports
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache .hypothesis

@@ -1,0 +1,77 @@
+"""The workbench engine: meshes, cases, problems, solvers, results. Headless; never imports Qt.
+
+The public names load on first use, so ``import engine`` stays fast and pulls in neither
+torch nor VTK.
+
+Examples
+--------
+>>> import engine
+>>> case = engine.load_case(engine.resource_path("examples/darcy_unit_square.toml"))
+>>> problem = engine.Problem.from_case(case)
+>>> sorted(problem.mesh.regions)
+['bottom', 'domain', 'left', 'right', 'top']
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from engine._version import __version__
+
+_EXPORTS = {
+    "Mesh": "engine.mesh.mesh",
+    "Region": "engine.mesh.mesh",
+    "read_mesh": "engine.mesh.io",
+    "write_mesh": "engine.mesh.io",
+    "build_mesh": "engine.mesh.geometry",
+    "GEOMETRIES": "engine.mesh.geometry",
+    "Field": "engine.fields",
+    "Case": "engine.case.schema",
+    "load_case": "engine.case.load",
+    "parse_case": "engine.case.load",
+    "save_case": "engine.case.load",
+    "Problem": "engine.problem",
+    "Result": "engine.result",
+    "Provenance": "engine.result",
+    "write_vtu": "engine.result_io",
+    "write_hdf5": "engine.result_io",
+    "read_hdf5": "engine.result_io",
+    "Solver": "engine.solver",
+    "parse_expression": "engine.expressions",
+    "resource_path": "engine.resources",
+    "WorkbenchError": "engine.errors",
+    "InputError": "engine.errors",
+    "RunError": "engine.errors",
+    "Cancelled": "engine.errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'engine' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:
+    from engine.case.load import load_case, parse_case, save_case
+    from engine.case.schema import Case
+    from engine.errors import Cancelled, InputError, RunError, WorkbenchError
+    from engine.expressions import parse_expression
+    from engine.fields import Field
+    from engine.mesh.geometry import GEOMETRIES, build_mesh
+    from engine.mesh.io import read_mesh, write_mesh
+    from engine.mesh.mesh import Mesh, Region
+    from engine.problem import Problem
+    from engine.resources import resource_path
+    from engine.result import Provenance, Result
+    from engine.result_io import read_hdf5, write_hdf5, write_vtu
+    from engine.solver import Solver

@@ -1,0 +1,178 @@
+"""Read, check and write case files (TOML), one loader per format version."""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from engine.atomic import atomic_write_text
+from engine.case.schema import CASE_VERSION, Case
+from engine.errors import CaseError, InputError
+
+__all__ = ["load_case", "parse_case", "save_case", "case_to_toml", "case_json_schema"]
+
+# Union branch and tag names pydantic puts into error locations; they mean nothing to a user.
+_LOC_NOISE = {
+    "float", "str", "int", "bool", "FileField", "list[float]", "list[str]",
+    "diffusion", "heat", "elasticity",
+    "dirichlet", "neumann", "robin", "displacement", "traction", "pressure",
+}  # fmt: skip
+_COEFFICIENT_EXPECTED = "a number, an expression string such as '1 + x*y', or {file = ..., field = ...}"
+
+
+def load_case(path: str | Path) -> Case:
+    """Read and validate a case file.
+
+    Raises
+    ------
+    CaseError
+        The file is missing or not TOML, or a field is missing, misspelled, of the wrong type
+        or out of range; the message names the file, the field and the value.
+    ExpressionError
+        An expression does not parse or uses unknown names.
+
+    Examples
+    --------
+    >>> from engine.resources import resource_path
+    >>> case = load_case(resource_path("examples/darcy_unit_square.toml"))
+    >>> case.physics.kind, case.geometry.kind
+    ('diffusion', 'unit_square')
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CaseError("file not found", source=path, expected="an existing case file (.toml)")
+    if not path.is_file():
+        raise CaseError("not a file", source=path, expected="a case file (.toml), not a folder")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise CaseError("the file is not UTF-8 text", source=path, expected="a TOML text file") from exc
+    return parse_case(text, source=path)
+
+
+def parse_case(document: str | Mapping[str, Any], *, source: str | Path | None = None) -> Case:
+    """Validate a case given as TOML text or as an already parsed mapping."""
+    if isinstance(document, str):
+        try:
+            data = tomllib.loads(document)
+        except tomllib.TOMLDecodeError as exc:
+            raise CaseError(f"not valid TOML ({exc})", source=source, expected="a TOML document") from exc
+    elif isinstance(document, Mapping):
+        data = dict(document)
+    else:
+        raise CaseError("a case must be TOML text or a mapping", source=source, value=type(document).__name__)
+
+    version = data.get("version")
+    if version is None:
+        raise CaseError("missing 'version'", source=source, field="version", expected=f"version = {CASE_VERSION}")
+    loader = _LOADERS.get(version) if isinstance(version, int) and not isinstance(version, bool) else None
+    if loader is None:
+        raise CaseError(
+            "unsupported case format version",
+            source=source,
+            field="version",
+            value=version,
+            expected=f"one of {', '.join(map(str, _LOADERS))}",
+        )
+    case = loader(data, source)
+    _check_expressions(case, source)
+    return case.with_source(source)
+
+
+def _load_v1(data: dict[str, Any], source: str | Path | None) -> Case:
+    try:
+        return Case.model_validate(data)
+    except ValidationError as exc:
+        raise _case_error(exc, data, source) from None
+
+
+_LOADERS: dict[int, Callable[[dict[str, Any], str | Path | None], Case]] = {1: _load_v1}
+
+
+def _check_expressions(case: Case, source: str | Path | None) -> None:
+    from engine.expressions import parse_expression
+
+    for name, value in case.parameters.items():
+        if not math.isfinite(value):
+            raise CaseError("a parameter is not finite", source=source, field=f"parameters.{name}", value=value, expected="a finite number")
+    for field, value in case.coefficients():
+        if isinstance(value, str):
+            parse_expression(value, parameters=case.parameters, source=str(source) if source else None, field=field)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise CaseError("a coefficient is not finite", source=source, field=field, value=value, expected="a finite number")
+
+
+def _case_error(exc: ValidationError, data: Mapping[str, Any], source: str | Path | None) -> CaseError:
+    """One CaseError for a pydantic ValidationError: the first problem, with the others as a hint."""
+    problems: dict[str, InputError] = {}
+    for err in exc.errors(include_url=False):
+        loc = [part for part in err["loc"] if not (isinstance(part, str) and (part in _LOC_NOISE or "[" in part))]
+        field = _format_loc(loc)
+        if field in problems and err["type"] not in ("missing", "extra_forbidden"):
+            # A union (coefficient) reports one error per branch; say it once.
+            problems[field] = CaseError("wrong type", field=field, value=problems[field].value, expected=_COEFFICIENT_EXPECTED)
+            continue
+        problems[field] = _translate(err, field)
+    first, *rest = problems.values()
+    hint = None
+    if rest:
+        hint = f"{len(rest)} more problem(s): " + "; ".join(f"{p.field}: {p.problem}" for p in rest[:5])
+    return first.replace(source=str(source) if source is not None else None, hint=hint)
+
+
+def _translate(err: Mapping[str, Any], field: str) -> CaseError:
+    kind = err["type"]
+    if kind == "missing":
+        return CaseError("missing required key", field=field or None, expected="a value; see docs/case-format.md")
+    if kind == "extra_forbidden":
+        return CaseError("unknown key", field=field, hint="check the spelling; docs/case-format.md lists the keys")
+    message = err["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    value = err.get("input")
+    if isinstance(value, Mapping):  # a whole table: the message says enough
+        return CaseError(message, field=field or None)
+    return CaseError(_lower_first(message), field=field or None, value=value)
+
+
+def _format_loc(loc: list[Any]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def case_to_toml(case: Case) -> str:
+    """The case as TOML text (defaults included, so the file documents every setting)."""
+    import tomli_w
+
+    data = case.model_dump(mode="json", exclude_none=True)
+    head = {k: data.pop(k) for k in ("version", "title", "description", "parameters") if k in data}
+    return tomli_w.dumps({**head, **data})
+
+
+def save_case(case: Case, path: str | Path) -> None:
+    """Write ``case`` to ``path`` as TOML, atomically."""
+    atomic_write_text(path, case_to_toml(case))
+
+
+def case_json_schema() -> dict[str, Any]:
+    """The JSON schema of the current case format (``docs/case-format.schema.json``)."""
+    schema = Case.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = f"Workbench case, format version {CASE_VERSION}"
+    return schema
+
+
+def case_json_schema_text() -> str:
+    return json.dumps(case_json_schema(), indent=2, sort_keys=True) + "\n"

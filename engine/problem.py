@@ -1,0 +1,290 @@
+"""Problem: a Case bound to a Mesh, checked and ready for any solver.
+
+Binding is where the case meets the mesh: region names are checked against the mesh's
+regions, probes against its extent, and every coefficient (number, expression or field from
+a file) becomes something a solver can evaluate at points or cells.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.case.schema import Case, FileField
+from engine.errors import CaseError, InputError, RegionError
+from engine.mesh.mesh import CELL_TYPES, Mesh
+
+__all__ = ["CoefficientField", "Problem", "cell_centroids"]
+
+
+def cell_centroids(mesh: Mesh) -> np.ndarray:
+    """Centroids of the domain cells, in ``Mesh.domain_cells`` order."""
+    parts = []
+    for ctype, conn in mesh.domain_cells.items():
+        corners = conn[:, : _corner_count(ctype)]  # midside nodes would bias nothing, but skip them
+        parts.append(mesh.points[corners].mean(axis=1))
+    return np.concatenate(parts)
+
+
+def _corner_count(ctype: str) -> int:
+    return {"line3": 2, "triangle6": 3, "quad8": 4, "quad9": 4, "tetra10": 4, "hexahedron20": 8, "hexahedron27": 8}.get(
+        ctype, CELL_TYPES[ctype].n_nodes
+    )
+
+
+class CoefficientField:
+    """A scalar coefficient a solver can evaluate: ``at_points(points, t)`` or ``at_cells(mesh, t)``.
+
+    Built from a number, an expression, or a field sampled from a file.
+    """
+
+    def __init__(self, *, constant: float | None = None, expression=None, sampled: _Sampled | None = None, text: str = "") -> None:
+        self._constant = constant
+        self._expression = expression
+        self._sampled = sampled
+        self.text = text
+
+    @property
+    def is_constant(self) -> bool:
+        return self._constant is not None or (self._expression is not None and self._expression.is_constant)
+
+    @property
+    def depends_on_time(self) -> bool:
+        return self._expression is not None and self._expression.depends_on_time()
+
+    @property
+    def value(self) -> float:
+        """The value of a constant coefficient."""
+        if self._constant is not None:
+            return self._constant
+        if self.is_constant:
+            return float(np.asarray(self._expression.evaluate(np.zeros((1, 3))))[0])
+        raise ValueError(f"coefficient {self.text!r} is not constant")
+
+    def at_points(self, points: np.ndarray, t: float = 0.0) -> np.ndarray:
+        points = np.atleast_2d(np.asarray(points, dtype=float))
+        if self._constant is not None:
+            return np.full(len(points), self._constant)
+        if self._expression is not None:
+            return np.asarray(self._expression.evaluate(points, t=t), dtype=float)
+        return self._sampled.at_points(points)
+
+    def at_cells(self, mesh: Mesh, t: float = 0.0) -> np.ndarray:
+        """One value per domain cell; exact for a cell field read on this very mesh."""
+        if self._sampled is not None and self._sampled.matches(mesh) and self._sampled.association == "cell":
+            return self._sampled.values.copy()
+        return self.at_points(cell_centroids(mesh), t)
+
+    def __repr__(self) -> str:
+        return f"CoefficientField({self.text!r})"
+
+
+@dataclass
+class _Sampled:
+    """Values of a field from a file, on the file's own points or cells."""
+
+    mesh: Mesh
+    values: np.ndarray
+    association: str
+    _interpolator: Any = field(default=None, repr=False)
+
+    def matches(self, mesh: Mesh) -> bool:
+        if mesh is self.mesh:
+            return True
+        same_points = mesh.points.shape == self.mesh.points.shape and np.allclose(mesh.points, self.mesh.points)
+        return same_points and mesh.n_cells == self.mesh.n_cells
+
+    def at_points(self, points: np.ndarray) -> np.ndarray:
+        if self._interpolator is None:
+            self._interpolator = self._build()
+        return self._interpolator(points[:, : self.mesh.gdim])
+
+    def _build(self):
+        from scipy.interpolate import LinearNDInterpolator, NearestNDInterpolator
+
+        if self.association == "cell":
+            # Piecewise constant: the value of the nearest cell centre.
+            return NearestNDInterpolator(cell_centroids(self.mesh), self.values)
+        linear = LinearNDInterpolator(self.mesh.points, self.values)
+        nearest = NearestNDInterpolator(self.mesh.points, self.values)
+
+        def interpolate(points: np.ndarray) -> np.ndarray:
+            out = linear(points)
+            outside = np.isnan(out)
+            if outside.any():  # on a curved boundary the hull cuts corners; take the nearest node
+                out[outside] = nearest(points[outside])
+            return out
+
+        return interpolate
+
+
+class Problem:
+    """A Case bound to a Mesh. Build it with ``Problem.from_case``.
+
+    Attributes
+    ----------
+    case, mesh
+        The case and the mesh it is bound to.
+    coefficients
+        Dotted case path (``"physics.k"``, ``"boundary[0].value"``) -> CoefficientField.
+    """
+
+    def __init__(self, case: Case, mesh: Mesh, coefficients: dict[str, CoefficientField]) -> None:
+        self.case = case
+        self.mesh = mesh
+        self.coefficients = coefficients
+
+    @classmethod
+    def from_case(cls, case: Case, *, mesh: Mesh | None = None) -> Problem:
+        """Mesh the case's geometry (or read its mesh file), then check the case against it.
+
+        Raises
+        ------
+        InputError
+            Unknown region names, probes outside the mesh, a physics model that does not fit the
+            mesh's dimension, bad geometry parameters, or a field file that cannot be used; the
+            message names the case file and the field.
+        """
+        source = case.source
+        try:
+            if mesh is None:
+                mesh = build_case_mesh(case)
+            _check_regions(case, mesh)
+            _check_physics(case, mesh)
+            _check_probes(case, mesh)
+            coefficients = {path: _coefficient(case, path, value) for path, value in case.coefficients()}
+        except InputError as err:
+            raise err.with_source(source) if source is not None else err from None
+        return cls(case, mesh, coefficients)
+
+    def coefficient(self, path: str) -> CoefficientField:
+        try:
+            return self.coefficients[path]
+        except KeyError:
+            raise InputError("unknown coefficient", value=path, expected=f"one of {', '.join(self.coefficients)}") from None
+
+    def __repr__(self) -> str:
+        return f"Problem({self.case.physics.kind} on {self.mesh!r})"
+
+
+def build_case_mesh(case: Case) -> Mesh:
+    """The case's mesh: its mesh file read, or its built-in geometry meshed."""
+    from engine.mesh.io import read_mesh
+
+    if case.geometry.file is not None:
+        return read_mesh(case.resolve(case.geometry.file))
+    from engine.mesh.geometry import Refinement, build_mesh
+
+    opts = case.mesh
+    refine = [Refinement(size=r.size, distance=r.distance, region=r.region, point=tuple(r.point) if r.point else None) for r in opts.refine]
+    kwargs: dict[str, Any] = {"size": opts.size, "order": opts.order, "structured": opts.structured, "refine": refine}
+    if opts.cell is not None:
+        kwargs["cell"] = opts.cell
+    return build_mesh(case.geometry.kind, case.geometry.parameters, **kwargs)
+
+
+def _check_regions(case: Case, mesh: Mesh) -> None:
+    for i, bc in enumerate(case.boundary):
+        for name in bc.regions:
+            if name not in mesh.regions:
+                known = ", ".join(repr(n) for n in mesh.regions) or "none (the mesh has no named regions)"
+                raise RegionError("unknown region name", field=f"boundary[{i}].region", value=name, expected=f"one of {known}")
+            region = mesh.regions[name]
+            if region.points is None and region.dim >= mesh.dim:
+                raise RegionError(
+                    f"region {name!r} is a {region.dim}D subdomain, not a boundary",
+                    field=f"boundary[{i}].region",
+                    value=name,
+                    expected=f"a boundary region ({mesh.dim - 1}D) or a node set",
+                )
+
+
+def _check_physics(case: Case, mesh: Mesh) -> None:
+    physics = case.physics
+    if physics.kind == "elasticity":
+        if physics.model == "3d" and mesh.dim != 3:
+            raise CaseError("3D elasticity needs a 3D mesh", field="physics.model", value=physics.model, expected=f"'plane_stress' or 'plane_strain' for this {mesh.dim}D mesh")
+        if physics.model != "3d" and mesh.dim != 2:
+            raise CaseError(f"{physics.model} needs a 2D mesh", field="physics.model", value=physics.model, expected=f"'3d' for this {mesh.dim}D mesh")
+        want = 3 if physics.model == "3d" else 2
+        if len(physics.body_force) != want:
+            raise CaseError("body force has the wrong number of components", field="physics.body_force", value=len(physics.body_force), expected=str(want))
+        for i, bc in enumerate(case.boundary):
+            if bc.type == "traction" and len(bc.vector) != want:
+                raise CaseError("traction has the wrong number of components", field=f"boundary[{i}].vector", value=len(bc.vector), expected=str(want))
+            if bc.type == "displacement" and want == 2 and bc.uz is not None:
+                raise CaseError("uz given for a 2D model", field=f"boundary[{i}].uz", expected="only ux and uy in 2D")
+    element = case.solver.classical.element
+    shapes = {CELL_TYPES[t].n_nodes for t in mesh.domain_cells} if mesh.dim == 2 else set()
+    quads = any(t.startswith("quad") for t in mesh.domain_cells)
+    if element.startswith("Q") and (mesh.dim != 2 or not quads or shapes & {3, 6}):
+        raise CaseError("Q elements need a 2D mesh of quadrilaterals", field="solver.classical.element", value=element, expected="P1 or P2 for this mesh, or mesh.cell = 'quad'")
+    if element.startswith("P") and quads:
+        raise CaseError("P elements need triangles or tetrahedra", field="solver.classical.element", value=element, expected="Q1 or Q2 for this quadrilateral mesh")
+
+
+def _check_probes(case: Case, mesh: Mesh) -> None:
+    lo, hi = mesh.bounding_box
+    tol = 1e-9 * max(1.0, float(np.max(hi - lo)))
+    for i, probe in enumerate(case.probes):
+        point = np.asarray(probe.point, dtype=float)
+        if len(point) > mesh.gdim and np.any(point[mesh.gdim :] != 0):
+            raise CaseError("probe has more coordinates than the mesh", field=f"probes[{i}].point", value=probe.point, expected=f"{mesh.gdim} coordinates")
+        point = point[: mesh.gdim]
+        if len(point) < mesh.gdim or np.any(point < lo[: len(point)] - tol) or np.any(point > hi[: len(point)] + tol):
+            raise CaseError(
+                f"probe {probe.name!r} lies outside the mesh",
+                field=f"probes[{i}].point",
+                value=probe.point,
+                expected=f"a point inside the bounding box {lo.tolist()} .. {hi.tolist()}",
+            )
+
+
+def _coefficient(case: Case, path: str, value: Any) -> CoefficientField:
+    if isinstance(value, float):
+        return CoefficientField(constant=value, text=repr(value))
+    if isinstance(value, str):
+        from engine.expressions import parse_expression
+
+        expr = parse_expression(value, parameters=case.parameters, field=path)
+        return CoefficientField(expression=expr, text=value)
+    if isinstance(value, FileField):
+        return CoefficientField(sampled=_sample_file(case, path, value), text=f"{value.field} from {value.file}")
+    raise CaseError("unsupported coefficient", field=path, value=value)
+
+
+def _sample_file(case: Case, path: str, spec: FileField) -> _Sampled:
+    from engine.mesh.io import read_mesh
+
+    file = case.resolve(spec.file)
+    try:
+        source_mesh = read_mesh(file)
+    except InputError as err:
+        raise CaseError(f"cannot read the field file ({err})", field=f"{path}.file", value=spec.file) from err
+    if spec.field in source_mesh.point_data:
+        values, association = source_mesh.point_data[spec.field], "point"
+    elif spec.field in source_mesh.cell_data:
+        blocks = source_mesh.cell_data[spec.field]
+        values = np.concatenate([blocks[t] for t in source_mesh.domain_cells if t in blocks])
+        association = "cell"
+        if len(values) != source_mesh.n_cells:
+            raise CaseError("cell field does not cover every cell", field=f"{path}.field", value=spec.field)
+    else:
+        known = sorted({*source_mesh.point_data, *source_mesh.cell_data})
+        raise CaseError(
+            f"no field of that name in {Path(spec.file).name}",
+            field=f"{path}.field",
+            value=spec.field,
+            expected=f"one of {', '.join(map(repr, known)) or '(the file has no fields)'}",
+        )
+    values = np.asarray(values, dtype=float)
+    if values.ndim > 1:
+        if values.shape[1] != 1:
+            raise CaseError("a coefficient field must be scalar", field=f"{path}.field", value=f"{values.shape[1]} components")
+        values = values[:, 0]
+    if not np.isfinite(values).all():
+        raise CaseError("the field holds NaN or infinite values", field=f"{path}.field", value=spec.field, expected="finite values")
+    return _Sampled(source_mesh, values, association)
