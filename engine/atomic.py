@@ -10,6 +10,11 @@ from pathlib import Path
 
 __all__ = ["atomic_path", "atomic_write_text"]
 
+# mkstemp creates files readable by the owner only; give results the mode a plain open() would.
+# The umask can only be read by setting it, so read it once, at import.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
@@ -37,6 +42,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp
         if path.exists() and not path.is_file():
             raise IsADirectoryError(f"{path} exists and is not a file")
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_UMASK)
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):

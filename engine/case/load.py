@@ -86,10 +86,31 @@ def parse_case(document: str | Mapping[str, Any], *, source: str | Path | None =
 
 
 def _load_v1(data: dict[str, Any], source: str | Path | None) -> Case:
+    _check_boundary_types(data, source)
     try:
         return Case.model_validate(data)
     except ValidationError as exc:
         raise _case_error(exc, data, source) from None
+
+
+def _check_boundary_types(data: Mapping[str, Any], source: str | Path | None) -> None:
+    """Refuse a condition the physics does not take before pydantic asks for its fields."""
+    from engine.case.schema import ALLOWED_BOUNDARIES
+
+    physics, boundary = data.get("physics"), data.get("boundary")
+    if not isinstance(physics, Mapping) or not isinstance(boundary, list):
+        return
+    kind = physics.get("kind")
+    allowed = ALLOWED_BOUNDARIES.get(kind) if isinstance(kind, str) else None
+    for i, bc in enumerate(boundary):
+        if allowed and isinstance(bc, Mapping) and isinstance(bc.get("type"), str) and bc["type"] not in allowed:
+            raise CaseError(
+                f"{physics['kind']} physics takes no {bc['type']!r} condition",
+                source=source,
+                field=f"boundary[{i}].type",
+                value=bc["type"],
+                expected=f"one of {', '.join(allowed)}",
+            )
 
 
 _LOADERS: dict[int, Callable[[dict[str, Any], str | Path | None], Case]] = {1: _load_v1}
@@ -132,13 +153,18 @@ def _translate(err: Mapping[str, Any], field: str) -> CaseError:
         return CaseError("missing required key", field=field or None, expected="a value; see docs/case-format.md")
     if kind == "extra_forbidden":
         return CaseError("unknown key", field=field, hint="check the spelling; docs/case-format.md lists the keys")
+    if kind == "union_tag_invalid":
+        key = err["ctx"]["discriminator"].strip("'")
+        return CaseError(f"unknown {key}", field=f"{field}.{key}" if field else key, value=err["ctx"]["tag"], expected=f"one of {err['ctx']['expected_tags']}")
     message = err["msg"]
     if message.startswith("Value error, "):
-        message = message[len("Value error, ") :]
+        message = message[len("Value error, ") :]  # our own words: keep them as written
+    else:
+        message = message[:1].lower() + message[1:]
     value = err.get("input")
     if isinstance(value, Mapping):  # a whole table: the message says enough
         return CaseError(message, field=field or None)
-    return CaseError(_lower_first(message), field=field or None, value=value)
+    return CaseError(message, field=field or None, value=value)
 
 
 def _format_loc(loc: list[Any]) -> str:
@@ -146,10 +172,6 @@ def _format_loc(loc: list[Any]) -> str:
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
-
-
-def _lower_first(text: str) -> str:
-    return text[:1].lower() + text[1:]
 
 
 def case_to_toml(case: Case) -> str:

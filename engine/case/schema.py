@@ -264,7 +264,8 @@ class Pressure(_Boundary):
 BoundaryCondition = Annotated[
     Union[Dirichlet, Neumann, Robin, Displacement, Traction, Pressure], Field(discriminator="type")
 ]
-_ALLOWED_BOUNDARIES = {
+#: The boundary condition types each physics takes.
+ALLOWED_BOUNDARIES = {
     "diffusion": ("dirichlet", "neumann", "robin"),
     "heat": ("dirichlet", "neumann", "robin"),
     "elasticity": ("displacement", "traction", "pressure"),
@@ -348,10 +349,10 @@ class Case(_Strict):
     def _consistent(self) -> Case:
         kind = self.physics.kind
         for i, bc in enumerate(self.boundary):
-            if bc.type not in _ALLOWED_BOUNDARIES[kind]:
+            if bc.type not in ALLOWED_BOUNDARIES[kind]:
                 raise ValueError(
                     f"boundary[{i}] has type {bc.type!r}, which {kind} physics does not take; "
-                    f"expected one of {', '.join(_ALLOWED_BOUNDARIES[kind])}"
+                    f"expected one of {', '.join(ALLOWED_BOUNDARIES[kind])}"
                 )
         names = [p.name for p in self.probes]
         duplicated = sorted({n for n in names if names.count(n) > 1})

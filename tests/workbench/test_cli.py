@@ -1,0 +1,120 @@
+"""The installed ``workbench`` command: help, version, mesh and case commands, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine._version import __version__
+from engine.mesh import read_mesh
+
+WORKBENCH = Path(sys.executable).with_name("workbench")
+
+
+def workbench(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([str(WORKBENCH), *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def assert_clean_failure(done: subprocess.CompletedProcess, code: int, *fragments: str) -> None:
+    assert done.returncode == code, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    for fragment in fragments:
+        assert fragment in done.stderr
+
+
+def test_help_and_version():
+    done = workbench("--help")
+    assert done.returncode == 0 and "mesh" in done.stdout and "examples:" in done.stdout
+    done = workbench("--version")
+    assert done.returncode == 0 and done.stdout.strip() == f"workbench {__version__}"
+    for command in (["mesh", "info"], ["mesh", "convert"], ["mesh", "generate"], ["case", "check"], ["geometry", "list"]):
+        done = workbench(*command, "--help")
+        assert done.returncode == 0 and "usage: workbench" in done.stdout
+
+
+def test_mesh_info_lists_named_regions(gmsh_files):
+    done = workbench("mesh", "info", gmsh_files["square_v4.1_bin"])
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "points:      " in out and "triangle" in out
+    for name in ("domain", "bottom", "bottom_right", "top", "PhysicalLine7", "corner"):
+        assert f"  {name} " in out
+    assert "bottom_right   1D  16 line cells" in out or "16 line cells" in out
+
+
+def test_mesh_info_json(gmsh_files):
+    done = workbench("mesh", "info", gmsh_files["tetra"], "--json")
+    info = json.loads(done.stdout)
+    assert info["dimension"] == 3 and info["cells"]["tetra"] > 0
+    assert {r["name"] for r in info["regions"]} == {"solid", "xmin", "xmax"}
+    assert info["bounding_box"] == {"min": [0.0, 0.0, 0.0], "max": [1.0, 1.0, 1.0]}
+
+
+def test_mesh_convert_keeps_regions(gmsh_files, tmp_path):
+    out = tmp_path / "square.inp"
+    done = workbench("mesh", "convert", gmsh_files["square_v2.2_ascii"], out)
+    assert done.returncode == 0, done.stderr
+    assert set(read_mesh(out).regions) == set(read_mesh(gmsh_files["square_v2.2_ascii"]).regions)
+    done = workbench("mesh", "convert", out, tmp_path / "square.stl")
+    assert done.returncode == 0 and "keeps no region names" in done.stderr
+
+
+def test_mesh_generate_and_geometry_list(tmp_path):
+    done = workbench("geometry", "list", "--json")
+    geometries = json.loads(done.stdout)
+    assert "plate_with_hole" in geometries and "hole" in geometries["plate_with_hole"]["boundaries"]
+    out = tmp_path / "plate.msh"
+    done = workbench("mesh", "generate", "plate_with_hole", "--param", "radius=0.2", "--size", "0.1", "--out", out, "--json")
+    assert done.returncode == 0, done.stderr
+    assert "hole" in read_mesh(out).regions
+
+
+def test_case_check(resources, tmp_path):
+    done = workbench("case", "check", resources / "examples" / "darcy_unit_square.toml", "--mesh-out", tmp_path / "m.vtu")
+    assert done.returncode == 0, done.stderr
+    assert "the case is valid" in done.stdout and "dirichlet" in done.stdout
+    assert read_mesh(tmp_path / "m.vtu").regions
+    done = workbench("case", "check", resources / "examples" / "nafems_le1.toml", "--json")
+    assert json.loads(done.stdout)["valid"] is True
+
+
+def test_case_schema_is_json():
+    done = workbench("case", "schema")
+    assert json.loads(done.stdout)["title"].startswith("Workbench case")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["mesh", "info", "missing.msh"], ["missing.msh: file not found"]),
+        (["mesh", "info", "weird.xyz"], ["unknown mesh file type"]),
+        (["mesh", "convert", "missing.vtu", "out.msh"], ["file not found"]),
+        (["mesh", "generate", "teapot", "--out", "x.msh"], ["unknown geometry", "teapot"]),
+        (["mesh", "generate", "disk", "--param", "radius", "--out", "x.msh"], ["--param", "NAME=NUMBER"]),
+        (["case", "check", "missing.toml"], ["missing.toml: file not found"]),
+    ],
+)
+def test_bad_input_exits_2_without_traceback(tmp_path, args, fragments):
+    (tmp_path / "weird.xyz").write_text("x")
+    assert_clean_failure(workbench(*args, cwd=tmp_path), 2, *fragments)
+
+
+def test_corrupt_mesh_and_bad_case(tmp_path):
+    (tmp_path / "broken.msh").write_text("$MeshFormat\n4.1 0 8\n$EndMeshFormat\n$Nodes\n1 2")
+    assert_clean_failure(workbench("mesh", "info", "broken.msh", cwd=tmp_path), 2, "broken.msh")
+    (tmp_path / "case.toml").write_text(
+        'version = 1\n[geometry]\nkind = "unit_square"\n[physics]\nkind = "diffusion"\n'
+        '[[boundary]]\nregion = "lft"\ntype = "dirichlet"\nvalue = 0\n'
+    )
+    assert_clean_failure(workbench("case", "check", "case.toml", cwd=tmp_path), 2, "case.toml: boundary[0].region: unknown region name: got 'lft'")
+    done = workbench("case", "check", "case.toml", "--json", cwd=tmp_path)
+    assert done.returncode == 2 and json.loads(done.stderr)["field"] == "boundary[0].region"
+
+
+def test_usage_errors_exit_2():
+    done = workbench("mesh")
+    assert done.returncode == 2 and "usage:" in done.stderr
