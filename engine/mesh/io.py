@@ -86,8 +86,8 @@ def read_mesh(path: str | Path, *, fmt: str | None = None) -> Mesh:
     --------
     >>> from engine.resources import resource_path
     >>> mesh = read_mesh(resource_path("meshes/plate_with_hole.msh"))
-    >>> sorted(mesh.regions)[:3]
-    ['hole', 'left', 'plate']
+    >>> sorted(mesh.regions)
+    ['bottom', 'hole', 'left', 'plate', 'right', 'top']
     """
     path = Path(path)
     fmt = format_for(path, fmt)
