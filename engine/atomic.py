@@ -34,8 +34,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     'done'
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
+    except OSError as exc:
+        from engine.errors import InputError
+
+        raise InputError(f"cannot write there ({exc.strerror or exc})", source=path, expected="a path in a folder you can write to") from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:

@@ -15,6 +15,7 @@ import numpy as np
 
 from engine.case.schema import Case, FileField
 from engine.errors import CaseError, InputError, RegionError
+from engine.mesh.locate import locate_points
 from engine.mesh.mesh import CELL_TYPES, Mesh
 
 __all__ = ["CoefficientField", "Problem", "cell_centroids"]
@@ -72,11 +73,16 @@ class CoefficientField:
             return np.asarray(self._expression.evaluate(points, t=t), dtype=float)
         return self._sampled.at_points(points)
 
+    def exact_cell_values(self, mesh: Mesh) -> np.ndarray | None:
+        """Per-cell values when this is a cell field read on ``mesh`` itself, else None."""
+        if self._sampled is not None and self._sampled.association == "cell" and self._sampled.matches(mesh):
+            return self._sampled.values
+        return None
+
     def at_cells(self, mesh: Mesh, t: float = 0.0) -> np.ndarray:
         """One value per domain cell; exact for a cell field read on this very mesh."""
-        if self._sampled is not None and self._sampled.matches(mesh) and self._sampled.association == "cell":
-            return self._sampled.values.copy()
-        return self.at_points(cell_centroids(mesh), t)
+        exact = self.exact_cell_values(mesh)
+        return exact.copy() if exact is not None else self.at_points(cell_centroids(mesh), t)
 
     def __repr__(self) -> str:
         return f"CoefficientField({self.text!r})"
@@ -156,6 +162,7 @@ class Problem:
             _check_physics(case, mesh)
             _check_probes(case, mesh)
             coefficients = {path: _coefficient(case, path, value) for path, value in case.coefficients()}
+            _check_coefficient_values(case, mesh, coefficients)
         except InputError as err:
             raise err.with_source(source) if source is not None else err from None
         return cls(case, mesh, coefficients)
@@ -175,7 +182,10 @@ def build_case_mesh(case: Case) -> Mesh:
     from engine.mesh.io import read_mesh
 
     if case.geometry.file is not None:
-        return read_mesh(case.resolve(case.geometry.file))
+        try:
+            return read_mesh(case.resolve(case.geometry.file))
+        except InputError as err:
+            raise err.replace(hint=f"The mesh file is named by geometry.file in {case.source or 'the case'}") from None
     from engine.mesh.geometry import Refinement, build_mesh
 
     opts = case.mesh
@@ -210,7 +220,7 @@ def _check_physics(case: Case, mesh: Mesh) -> None:
         if physics.model != "3d" and mesh.dim != 2:
             raise CaseError(f"{physics.model} needs a 2D mesh", field="physics.model", value=physics.model, expected=f"'3d' for this {mesh.dim}D mesh")
         want = 3 if physics.model == "3d" else 2
-        if len(physics.body_force) != want:
+        if physics.body_force is not None and len(physics.body_force) != want:
             raise CaseError("body force has the wrong number of components", field="physics.body_force", value=len(physics.body_force), expected=str(want))
         for i, bc in enumerate(case.boundary):
             if bc.type == "traction" and len(bc.vector) != want:
@@ -218,12 +228,11 @@ def _check_physics(case: Case, mesh: Mesh) -> None:
             if bc.type == "displacement" and want == 2 and bc.uz is not None:
                 raise CaseError("uz given for a 2D model", field=f"boundary[{i}].uz", expected="only ux and uy in 2D")
     element = case.solver.classical.element
-    shapes = {CELL_TYPES[t].n_nodes for t in mesh.domain_cells} if mesh.dim == 2 else set()
-    quads = any(t.startswith("quad") for t in mesh.domain_cells)
-    if element.startswith("Q") and (mesh.dim != 2 or not quads or shapes & {3, 6}):
-        raise CaseError("Q elements need a 2D mesh of quadrilaterals", field="solver.classical.element", value=element, expected="P1 or P2 for this mesh, or mesh.cell = 'quad'")
-    if element.startswith("P") and quads:
-        raise CaseError("P elements need triangles or tetrahedra", field="solver.classical.element", value=element, expected="Q1 or Q2 for this quadrilateral mesh")
+    kinds = {t.rstrip("0123456789") for t in mesh.domain_cells}
+    if element.startswith("Q") and not kinds <= {"quad", "hexahedron"}:
+        raise CaseError("Q elements need quadrilaterals or hexahedra", field="solver.classical.element", value=element, expected="P1 or P2 for this mesh, or mesh.cell = 'quad' / 'hexahedron'")
+    if element.startswith("P") and not kinds <= {"triangle", "tetra"}:
+        raise CaseError("P elements need triangles or tetrahedra", field="solver.classical.element", value=element, expected="Q1 or Q2 for this mesh of quadrilaterals or hexahedra")
 
 
 def _check_probes(case: Case, mesh: Mesh) -> None:
@@ -240,6 +249,52 @@ def _check_probes(case: Case, mesh: Mesh) -> None:
                 field=f"probes[{i}].point",
                 value=probe.point,
                 expected=f"a point inside the bounding box {lo.tolist()} .. {hi.tolist()}",
+            )
+        if locate_points(mesh, point[None])[0] < 0:
+            raise CaseError(
+                f"probe {probe.name!r} lies outside the mesh, in a hole or a cut-out",
+                field=f"probes[{i}].point",
+                value=probe.point,
+                expected="a point inside the meshed domain",
+            )
+
+
+# What each coefficient must satisfy everywhere, beyond being finite.
+_RANGES = {
+    "physics.k": ("positive", lambda v: v > 0),
+    "physics.rho": ("positive", lambda v: v > 0),
+    "physics.c": ("positive", lambda v: v > 0),
+    "physics.E": ("positive", lambda v: v > 0),
+    "physics.nu": ("in [0, 0.5)", lambda v: (v >= 0) & (v < 0.5)),
+}
+
+
+def _check_coefficient_values(case: Case, mesh: Mesh, coefficients: dict[str, CoefficientField]) -> None:
+    """Evaluate every coefficient where it acts (at t = 0) and refuse what no solver can use:
+    NaN or infinite values (1/0, log(0)), a non-positive conductivity, a Poisson ratio out of range."""
+    for path, coef in coefficients.items():
+        if path.startswith("boundary["):
+            index = int(path[len("boundary[") : path.index("]")])
+            nodes = np.unique(np.concatenate([mesh.region_points(n) for n in case.boundary[index].regions]))
+            where = mesh.points[nodes]
+        else:
+            where = mesh.points
+        with np.errstate(all="ignore"):
+            values = np.asarray(coef.at_points(where, 0.0), dtype=float)
+        bad = ~np.isfinite(values)
+        rule = "finite"
+        if not bad.any() and path in _RANGES:
+            rule, test = _RANGES[path]
+            bad = ~test(values)
+        if path.endswith(".h") and not bad.any():
+            rule, bad = "zero or positive", values < 0
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            raise CaseError(
+                f"the coefficient is not {rule} everywhere: it is {values[first]:.6g} at {np.round(where[first], 6).tolist()}",
+                field=path,
+                value=coef.text,
+                expected=f"a coefficient that is {rule} on the whole {'boundary region' if path.startswith('boundary') else 'domain'}",
             )
 
 

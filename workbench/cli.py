@@ -26,6 +26,7 @@ examples:
   workbench geometry list
   workbench mesh generate plate_with_hole --param radius=0.2 --size 0.05 --out plate.msh
   workbench case check resources/examples/darcy_unit_square.toml
+  workbench run resources/examples/darcy_unit_square.toml --out out/darcy
 """
 
 
@@ -86,6 +87,21 @@ def _parser() -> argparse.ArgumentParser:
     glist = geometry_commands.add_parser("list", help="list built-in geometries, their parameters and region names")
     glist.add_argument("--json", action="store_true")
 
+    run = commands.add_parser(
+        "run",
+        help="solve a case and write VTU, HDF5 and metrics.json",
+        description="Solve a case file and write <solver>.vtu (a .pvd collection for a time series), "
+        "result.h5 and metrics.json into the output folder.",
+        epilog="examples:\n  workbench run resources/examples/darcy_unit_square.toml --out out/darcy\n"
+        "  workbench run resources/examples/nafems_le1.toml --out out/le1 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("case", type=Path, help="a case file (.toml)")
+    run.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
+    run.add_argument("--solver", default=None, help="classical (default: the case's solver.kind)")
+    run.add_argument("--json", action="store_true", help="print metrics.json to stdout")
+    run.add_argument("--quiet", action="store_true", help="no progress lines")
+
     case = commands.add_parser("case", help="check case files and print their schema", description="Check case files.")
     case_commands = case.add_subparsers(dest="case_command", metavar="ACTION", required=True)
     check = case_commands.add_parser(
@@ -123,6 +139,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `workbench ... | head` closed the pipe: not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as exc:  # a bug of ours: say so plainly; the traceback on request
+        if os.environ.get("WORKBENCH_DEBUG"):
+            raise
+        print(f"workbench: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print("workbench: this is a bug; rerun with WORKBENCH_DEBUG=1 for the traceback and report it", file=sys.stderr)
+        return 1
 
 
 def _fail(err, as_json: bool) -> None:
@@ -180,7 +202,7 @@ def _mesh_convert(args) -> int:
     notes = write_mesh(mesh, args.output, fmt=args.fmt, binary=not args.ascii)
     for note in notes:
         print(f"workbench: note: {note}", file=sys.stderr)
-    print(f"wrote {args.output} ({mesh.n_points} points, {mesh.n_cells} cells, {len(mesh.regions)} regions)")
+    print(f"wrote {args.output} ({mesh.n_points} points, {mesh.n_cells} cells)")
     return 0
 
 
@@ -192,10 +214,13 @@ def _mesh_generate(args) -> int:
     params = {}
     for item in args.param:
         name, sep, text = item.partition("=")
+        name = name.strip()
+        if name in params:
+            raise InputError("a --param is given twice", field="--param", value=name, expected="each parameter once")
         try:
-            if not sep:
+            if not sep or not name:
                 raise ValueError
-            params[name.strip()] = float(text)
+            params[name] = float(text)
         except ValueError:
             raise InputError("a --param is not NAME=NUMBER", field="--param", value=item, expected="e.g. radius=0.2") from None
     kwargs: dict[str, Any] = {"size": args.size, "order": args.order, "structured": args.structured}
@@ -234,6 +259,49 @@ def _geometry_list(args) -> int:
             print(f"    {p.name} = {p.default:g}    {p.description}")
         print(f"    regions: {', '.join([*g.subdomains, *g.boundaries])}")
     return 0
+
+
+# -- run ------------------------------------------------------------------------------------
+def _run(args) -> int:
+    from engine.run import run_case
+
+    last = {"shown": -1.0}
+
+    def progress(fraction, message):
+        if args.quiet or args.json:
+            return
+        if fraction is None or fraction >= 1.0 or fraction - last["shown"] >= 0.1:
+            last["shown"] = fraction if fraction is not None else last["shown"]
+            percent = "    " if fraction is None else f"{100 * fraction:3.0f}%"
+            print(f"[{percent}] {message}", file=sys.stderr, flush=True)
+
+    outcome = run_case(args.case, out=args.out, solver=args.solver, progress=progress)
+    if args.json:
+        _print_json(outcome.metrics)
+        return 0
+    for name, summary in outcome.metrics["solvers"].items():
+        print(f"{name}: {summary['dofs']} unknowns, {summary['iterations']} iterations, residual {summary['residual']:.2e}, {summary['wall_time']:.2f} s")
+        for probe, values in summary["probes"].items():
+            shown = ", ".join(f"{f} = {_short(v)}" for f, v in values.items() if f != "point")
+            print(f"  probe {probe} at {values['point']}: {shown}")
+    for path in outcome.files:
+        print(f"wrote {path}")
+    return 0
+
+
+def _short(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    flat = list(_flatten(value))
+    return f"[{', '.join(f'{v:.6g}' for v in flat[:4])}{', ...' if len(flat) > 4 else ''}]"
+
+
+def _flatten(value):
+    for item in value:
+        if isinstance(item, list):
+            yield from _flatten(item)
+        else:
+            yield item
 
 
 # -- case -----------------------------------------------------------------------------------
@@ -288,6 +356,7 @@ def _case_schema(args) -> int:
 
 
 _HANDLERS = {
+    ("run", None): _run,
     ("mesh", "info"): _mesh_info,
     ("mesh", "convert"): _mesh_convert,
     ("mesh", "generate"): _mesh_generate,

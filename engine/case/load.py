@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import tomllib
@@ -78,7 +79,7 @@ def parse_case(document: str | Mapping[str, Any], *, source: str | Path | None =
             source=source,
             field="version",
             value=version,
-            expected=f"one of {', '.join(map(str, _LOADERS))}",
+            expected=f"one of {', '.join(map(str, _LOADERS))}, written as a number",
         )
     case = loader(data, source)
     _check_expressions(case, source)
@@ -122,6 +123,8 @@ def _check_expressions(case: Case, source: str | Path | None) -> None:
     for name, value in case.parameters.items():
         if not math.isfinite(value):
             raise CaseError("a parameter is not finite", source=source, field=f"parameters.{name}", value=value, expected="a finite number")
+    if case.parameters:  # names that shadow x, y, sin... are refused here, under their own field
+        parse_expression("0", parameters=case.parameters, source=str(source) if source else None, field="parameters")
     for field, value in case.coefficients():
         if isinstance(value, str):
             parse_expression(value, parameters=case.parameters, source=str(source) if source else None, field=field)
@@ -132,27 +135,41 @@ def _check_expressions(case: Case, source: str | Path | None) -> None:
 def _case_error(exc: ValidationError, data: Mapping[str, Any], source: str | Path | None) -> CaseError:
     """One CaseError for a pydantic ValidationError: the first problem, with the others as a hint."""
     problems: dict[str, InputError] = {}
-    for err in exc.errors(include_url=False):
+    # Unknown keys first: a misspelt key also makes the right one "missing", and the typo is the news.
+    errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
+    for err in errors:
         loc = [part for part in err["loc"] if not (isinstance(part, str) and (part in _LOC_NOISE or "[" in part))]
         field = _format_loc(loc)
         if field in problems and err["type"] not in ("missing", "extra_forbidden"):
             # A union (coefficient) reports one error per branch; say it once.
             problems[field] = CaseError("wrong type", field=field, value=problems[field].value, expected=_COEFFICIENT_EXPECTED)
             continue
-        problems[field] = _translate(err, field)
+        problems[field] = _translate(err, field, data)
     first, *rest = problems.values()
-    hint = None
+    hint = first.hint
     if rest:
-        hint = f"{len(rest)} more problem(s): " + "; ".join(f"{p.field}: {p.problem}" for p in rest[:5])
+        more = f"{len(rest)} more problem(s): " + "; ".join(f"{p.field}: {p.problem}" for p in rest[:5])
+        hint = f"{hint} {more}" if hint else more
     return first.replace(source=str(source) if source is not None else None, hint=hint)
 
 
-def _translate(err: Mapping[str, Any], field: str) -> CaseError:
+def _translate(err: Mapping[str, Any], field: str, data: Mapping[str, Any]) -> CaseError:
     kind = err["type"]
     if kind == "missing":
         return CaseError("missing required key", field=field or None, expected="a value; see docs/case-format.md")
     if kind == "extra_forbidden":
-        return CaseError("unknown key", field=field, hint="check the spelling; docs/case-format.md lists the keys")
+        allowed = _allowed_keys(err["loc"][:-1], data)
+        key = str(err["loc"][-1])
+        close = difflib.get_close_matches(key, allowed, n=1)
+        return CaseError(
+            "unknown key",
+            field=field,
+            expected=f"one of {', '.join(allowed)}" if allowed else None,
+            hint=f"Did you mean {close[0]!r}?" if close else None,
+        )
+    if kind == "union_tag_not_found":
+        key = err["ctx"]["discriminator"].strip("'")
+        return CaseError(f"missing '{key}'", field=f"{field}.{key}" if field else key, expected=f"one of {_TAGS.get(key, 'the documented kinds')}")
     if kind == "union_tag_invalid":
         key = err["ctx"]["discriminator"].strip("'")
         return CaseError(f"unknown {key}", field=f"{field}.{key}" if field else key, value=err["ctx"]["tag"], expected=f"one of {err['ctx']['expected_tags']}")
@@ -167,6 +184,56 @@ def _translate(err: Mapping[str, Any], field: str) -> CaseError:
     return CaseError(message, field=field or None, value=value)
 
 
+_TAGS = {"kind": "'diffusion', 'heat', 'elasticity'", "type": "'dirichlet', 'neumann', 'robin', 'displacement', 'traction', 'pressure'"}
+
+
+def _allowed_keys(loc: tuple[Any, ...], data: Mapping[str, Any]) -> list[str]:
+    """The keys the table at ``loc`` takes, following the document to pick union branches."""
+    from pydantic import BaseModel
+
+    from engine.case import schema
+
+    model: Any = Case
+    node: Any = data
+    for part in loc:
+        if isinstance(part, int):
+            node = node[part] if isinstance(node, list) and part < len(node) else {}
+            continue
+        if part in _LOC_NOISE or not (isinstance(model, type) and issubclass(model, BaseModel)):
+            continue
+        node = node.get(part, {}) if isinstance(node, Mapping) else {}
+        annotation = model.model_fields[part].annotation if part in model.model_fields else None
+        model = _branch(annotation, node, schema)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return []
+
+
+def _branch(annotation: Any, node: Any, schema: Any) -> Any:
+    """The model class a table validates against (by its 'kind' or 'type' for unions)."""
+    import typing
+
+    from pydantic import BaseModel
+
+    candidates = []
+    stack = [annotation]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, type) and issubclass(item, BaseModel):
+            candidates.append(item)
+        else:
+            stack.extend(typing.get_args(item))
+    if len(candidates) == 1:
+        return candidates[0]
+    tag = node.get("kind", node.get("type")) if isinstance(node, Mapping) else None
+    for cls in candidates:
+        for key in ("kind", "type"):
+            field = cls.model_fields.get(key)
+            if field is not None and tag in typing.get_args(field.annotation):
+                return cls
+    return None
+
+
 def _format_loc(loc: list[Any]) -> str:
     out = ""
     for part in loc:
@@ -179,6 +246,8 @@ def case_to_toml(case: Case) -> str:
     import tomli_w
 
     data = case.model_dump(mode="json", exclude_none=True)
+    if case.geometry.file is not None:
+        data.pop("mesh")  # mesh options are for built-in geometries only
     head = {k: data.pop(k) for k in ("version", "title", "description", "parameters") if k in data}
     return tomli_w.dumps({**head, **data})
 

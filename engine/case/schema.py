@@ -166,7 +166,7 @@ class ElasticityPhysics(_Strict):
     nu: Coefficient = Field(description="Poisson's ratio, in [0, 0.5).")
     model: Literal["plane_stress", "plane_strain", "3d"] = "plane_stress"
     thickness: PositiveFloat = Field(1.0, description="Out-of-plane thickness (plane stress/strain).")
-    body_force: list[Coefficient] = Field(default_factory=lambda: [0.0, 0.0], min_length=2, max_length=3)
+    body_force: list[Coefficient] | None = Field(None, min_length=2, max_length=3, description="Force per unit volume; none by default.")
 
     @field_validator("nu")
     @classmethod
@@ -345,8 +345,23 @@ class Case(_Strict):
             return path
         return self._source.parent / path
 
+    @field_validator("probes")
+    @classmethod
+    def _unique_probes(cls, probes: list[Probe]) -> list[Probe]:
+        names = [p.name for p in probes]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"probe names must be unique; repeated: {', '.join(duplicated)}")
+        return probes
+
     @model_validator(mode="after")
     def _consistent(self) -> Case:
+        if self.geometry.file is not None and self.mesh.model_fields_set:
+            raise ValueError(
+                f"[mesh] options ({', '.join(sorted(self.mesh.model_fields_set))}) apply to built-in geometries; "
+                "a mesh file is used as it is: remove them or use a built-in geometry kind"
+            )
+        _check_one_condition_per_region(self)
         kind = self.physics.kind
         for i, bc in enumerate(self.boundary):
             if bc.type not in ALLOWED_BOUNDARIES[kind]:
@@ -354,10 +369,6 @@ class Case(_Strict):
                     f"boundary[{i}] has type {bc.type!r}, which {kind} physics does not take; "
                     f"expected one of {', '.join(ALLOWED_BOUNDARIES[kind])}"
                 )
-        names = [p.name for p in self.probes]
-        duplicated = sorted({n for n in names if names.count(n) > 1})
-        if duplicated:
-            raise ValueError(f"probe names must be unique; repeated: {', '.join(duplicated)}")
         return self
 
     def coefficients(self) -> list[tuple[str, Any]]:
@@ -367,12 +378,36 @@ class Case(_Strict):
         def walk(prefix: str, model: Any) -> None:
             for name in model.coefficient_fields:
                 value = getattr(model, name)
+                if value is None:
+                    continue
                 if isinstance(value, list):
                     out.extend((f"{prefix}.{name}[{j}]", v) for j, v in enumerate(value))
-                elif value is not None:
+                else:
                     out.append((f"{prefix}.{name}", value))
 
         walk("physics", self.physics)
         for i, bc in enumerate(self.boundary):
             walk(f"boundary[{i}]", bc)
         return out
+
+
+def _check_one_condition_per_region(case: Case) -> None:
+    """A region takes one scalar condition, and each displacement component is fixed once:
+    two would silently override each other."""
+    seen: dict[tuple[str, str], int] = {}
+    for i, bc in enumerate(case.boundary):
+        if bc.type == "displacement":
+            keys = [f"u{a}" for a in "xyz" if getattr(bc, f"u{a}") is not None]
+        elif bc.type in ("traction", "pressure"):
+            continue  # loads add up
+        else:
+            keys = ["value"]
+        for region in bc.regions:
+            for key in keys:
+                if (region, key) in seen:
+                    j = seen[(region, key)]
+                    what = f"fix {key}" if bc.type == "displacement" else "set a condition"
+                    raise ValueError(
+                        f"boundary[{j}] and boundary[{i}] both {what} on region {region!r}; expected one condition per region"
+                    )
+                seen[(region, key)] = i

@@ -53,6 +53,7 @@ def format_for(path: str | Path, fmt: str | None = None) -> str:
     if fmt is not None:
         known = set(FORMATS.values())
         if fmt not in known:
+            known |= {"msh2", "msh4"}
             raise MeshError("unknown mesh format", value=fmt, expected=f"one of {', '.join(sorted(known))}")
         return fmt
     suffix = Path(path).suffix.lower()
@@ -90,13 +91,13 @@ def read_mesh(path: str | Path, *, fmt: str | None = None) -> Mesh:
     ['bottom', 'hole', 'left', 'plate', 'right', 'top']
     """
     path = Path(path)
-    fmt = format_for(path, fmt)
     if not path.exists():
         raise MeshError("file not found", source=path, expected="an existing mesh file")
     if not path.is_file():
         raise MeshError("not a file", source=path, expected="a mesh file, not a folder")
+    fmt = format_for(path, fmt)
     if path.stat().st_size == 0:
-        raise MeshError("the file is empty (0 bytes)", source=path, expected=f"a {fmt} mesh")
+        raise MeshError("the file is empty (0 bytes)", source=path, expected=f"a mesh in {fmt} format")
     if fmt == "gmsh":
         return read_msh(path)
 
@@ -233,9 +234,17 @@ def write_mesh(mesh: Mesh, path: str | Path, *, fmt: str | None = None, binary: 
         Notes on what the format could not keep (region names in STL, say); empty if nothing.
     """
     path = Path(path)
-    version = None
+    version, asked = None, fmt
     if fmt in ("msh2", "msh4"):
         fmt, version = "gmsh", fmt
+    by_suffix = FORMATS.get(path.suffix.lower())
+    if fmt is not None and by_suffix is not None and by_suffix != fmt:
+        raise MeshError(
+            f"format {asked!r} does not match the file's suffix {path.suffix!r}",
+            source=path,
+            value=asked,
+            expected=f"a file name ending in {', '.join(s for s, f in FORMATS.items() if f == format_for(path, fmt))} for that format, or no --format",
+        )
     fmt = format_for(path, fmt)
     notes: list[str] = []
     with atomic_path(path) as tmp:
@@ -259,9 +268,26 @@ def write_mesh(mesh: Mesh, path: str | Path, *, fmt: str | None = None, binary: 
     return notes
 
 
+# Cell types meshio's writers have names for, where not all of ours.
+_WRITABLE = {
+    "abaqus": {"line", "line3", "triangle", "triangle6", "quad", "quad8", "quad9", "tetra", "tetra10", "hexahedron", "hexahedron20"},
+    "med": {"line", "line3", "triangle", "triangle6", "quad", "quad8", "tetra", "tetra10", "hexahedron", "hexahedron20"},
+}
+# Formats that keep no point or cell data arrays.
+_NO_DATA = {"abaqus", "stl", "obj"}
+
+
 def _to_meshio(mesh: Mesh, fmt: str, notes: list[str]):
     import meshio
 
+    if fmt in _WRITABLE and set(mesh.cells) - _WRITABLE[fmt]:
+        raise MeshError(
+            f"{fmt} files (as meshio writes them) cannot hold {', '.join(sorted(set(mesh.cells) - _WRITABLE[fmt]))} cells",
+            value=sorted(mesh.cells),
+            expected=f"cells among {', '.join(sorted(_WRITABLE[fmt]))}; .msh and .vtu hold every cell type",
+        )
+    if fmt in _NO_DATA and (mesh.point_data or mesh.cell_data):
+        notes.append(f"{fmt} keeps no data arrays: {', '.join(sorted({*mesh.point_data, *mesh.cell_data}))} dropped")
     cells = dict(mesh.cells)
     regions = dict(mesh.regions)
     if fmt in ("stl", "obj"):

@@ -220,8 +220,8 @@ def test_probe_outside_the_mesh():
 
 def test_missing_mesh_file_is_reported_with_its_path(tmp_path):
     path = tmp_path / "case.toml"
-    path.write_text(MINIMAL.replace('kind = "unit_square"', 'file = "meshes/none.msh"', 1))
-    with pytest.raises(MeshError, match=r"meshes/none.msh: file not found"):
+    path.write_text(MINIMAL.replace('kind = "unit_square"', 'file = "meshes/none.msh"', 1).replace("[mesh]\nsize = 0.25\n", ""))
+    with pytest.raises(MeshError, match=r"meshes/none.msh: file not found.*named by geometry.file in"):
         Problem.from_case(load_case(path))
 
 
@@ -239,6 +239,45 @@ def test_unknown_field_in_file(resources, tmp_path):
     case = parse_case(text.replace('field = "k"', 'field = "perm"'), source=path)
     with pytest.raises(CaseError, match=r"physics.k.field: no field of that name in darcy_checkerboard.vtu: got 'perm'; expected one of 'k'"):
         Problem.from_case(case)
+
+
+def test_mesh_options_with_a_mesh_file_are_refused(resources):
+    text = (resources / "examples" / "darcy_checkerboard_file.toml").read_text()
+    with pytest.raises(CaseError, match=r"\[mesh\] options \(size\) apply to built-in geometries"):
+        parse_case(text + "\n[mesh]\nsize = 0.1\n")
+
+
+@pytest.mark.parametrize(
+    ("edits", "pattern"),
+    [
+        ({"physics.k": "1/x"}, r"physics.k: the coefficient is not finite everywhere: it is inf at \[0.0, "),
+        ({"physics.k": "x - 0.5"}, r"physics.k: the coefficient is not positive everywhere"),
+        ({"physics.k": -1.0}, r"physics.k: the coefficient is not positive everywhere: it is -1"),
+        ({"boundary.0.value": "log(y)"}, r"boundary\[0\].value: the coefficient is not finite everywhere"),
+    ],
+)
+def test_coefficients_are_checked_where_they_act(edits, pattern):
+    with pytest.raises(CaseError, match=pattern):
+        Problem.from_case(parse_case(case_from(**edits)))
+
+
+def test_probe_in_a_hole_is_refused():
+    case = parse_case(
+        {"version": 1, "geometry": {"kind": "plate_with_hole"}, "mesh": {"size": 0.2}, "physics": {"kind": "diffusion"}, "probes": [{"name": "centre", "point": [0.0, 0.0]}]}
+    )
+    with pytest.raises(CaseError, match=r"probes\[0\].point: probe 'centre' lies outside the mesh, in a hole"):
+        Problem.from_case(case)
+
+
+def test_two_conditions_on_one_region_are_refused():
+    extra = [{"region": "left", "type": "neumann", "flux": 1.0}]
+    with pytest.raises(CaseError, match=r"boundary\[0\] and boundary\[1\] both set a condition on region 'left'"):
+        parse_case(case_from(boundary=case_from()["boundary"] + extra))
+
+
+def test_parameter_shadowing_a_function_is_named_as_a_parameter():
+    with pytest.raises(InputError, match=r"^parameters: "):
+        parse_case(case_from(parameters={"sin": 1.0}, **{"physics.k": "sin"}))
 
 
 def test_element_must_fit_the_cells():

@@ -329,29 +329,29 @@ BAD = [
     ({"kind": "channel_with_obstacle", "parameters": {"cy": 0.39}}, "geometry.parameters.cy", "inside the channel"),
     ({"kind": "channel_with_obstacle", "parameters": {"cx": 2.19}}, "geometry.parameters.cx", "inside the channel"),
     ({"kind": "channel_with_obstacle", "parameters": {"radius": 0.3}}, "geometry.parameters.cx", "inside the channel"),
-    ({"kind": "unit_square", "size": 0}, "geometry.size", "greater than 0"),
-    ({"kind": "unit_square", "size": -0.1}, "geometry.size", "greater than 0"),
-    ({"kind": "unit_square", "size": 1e-9}, "geometry.size", "at least"),
-    ({"kind": "unit_square", "order": 3}, "geometry.order", "1 .* or 2"),
-    ({"kind": "unit_square", "cell": "tetra"}, "geometry.cell", "'triangle', 'quad'"),
-    ({"kind": "box", "cell": "quad"}, "geometry.cell", "'tetra', 'hexahedron'"),
-    ({"kind": "box", "cell": "hexahedron"}, "geometry.cell", "structured"),
-    ({"kind": "disk", "structured": True}, "geometry.structured", "unit_square, rectangle, box"),
-    ({"kind": "plate_with_hole", "refine": [Refinement(0.01, 0.1, region="inlet")]}, r"geometry.refine\[0\].region", "hole"),
+    ({"kind": "unit_square", "size": 0}, "mesh.size", "greater than 0"),
+    ({"kind": "unit_square", "size": -0.1}, "mesh.size", "greater than 0"),
+    ({"kind": "unit_square", "size": 1e-9}, "mesh.size", "at least"),
+    ({"kind": "unit_square", "order": 3}, "mesh.order", "1 .* or 2"),
+    ({"kind": "unit_square", "cell": "tetra"}, "mesh.cell", "'triangle', 'quad'"),
+    ({"kind": "box", "cell": "quad"}, "mesh.cell", "'tetra', 'hexahedron'"),
+    ({"kind": "box", "cell": "hexahedron"}, "mesh.cell", "structured"),
+    ({"kind": "disk", "structured": True}, "mesh.structured", "unit_square, rectangle, box"),
+    ({"kind": "plate_with_hole", "refine": [Refinement(0.01, 0.1, region="inlet")]}, r"mesh.refine\[0\].region", "hole"),
     (
         {"kind": "plate_with_hole", "parameters": {"quarter": 1}, "refine": [Refinement(0.01, 0.1, region="left")]},
-        r"geometry.refine\[0\].region",
+        r"mesh.refine\[0\].region",
         "symmetry_x",
     ),
-    ({"kind": "disk", "refine": [Refinement(0.01, 0.1, region="outer", point=(0, 0))]}, r"geometry.refine\[0\]", "not both"),
-    ({"kind": "disk", "refine": [Refinement(0.1, 0.1, region="outer"), Refinement(0.01, 0.1)]}, r"geometry.refine\[1\]", "neither"),
-    ({"kind": "disk", "refine": [Refinement(0, 0.1, region="outer")]}, r"geometry.refine\[0\].size", "greater than 0"),
-    ({"kind": "disk", "refine": [Refinement(0.1, -1, region="outer")]}, r"geometry.refine\[0\].distance", "greater than 0"),
-    ({"kind": "disk", "refine": [Refinement(0.1, 1, point=(0,))]}, r"geometry.refine\[0\].point", "2 finite"),
-    ({"kind": "box", "refine": [Refinement(0.1, 1, point=(0, 0))]}, r"geometry.refine\[0\].point", "3 finite"),
+    ({"kind": "disk", "refine": [Refinement(0.01, 0.1, region="outer", point=(0, 0))]}, r"mesh.refine\[0\]", "not both"),
+    ({"kind": "disk", "refine": [Refinement(0.1, 0.1, region="outer"), Refinement(0.01, 0.1)]}, r"mesh.refine\[1\]", "neither"),
+    ({"kind": "disk", "refine": [Refinement(0, 0.1, region="outer")]}, r"mesh.refine\[0\].size", "greater than 0"),
+    ({"kind": "disk", "refine": [Refinement(0.1, -1, region="outer")]}, r"mesh.refine\[0\].distance", "greater than 0"),
+    ({"kind": "disk", "refine": [Refinement(0.1, 1, point=(0,))]}, r"mesh.refine\[0\].point", "2 finite"),
+    ({"kind": "box", "refine": [Refinement(0.1, 1, point=(0, 0))]}, r"mesh.refine\[0\].point", "3 finite"),
     (
         {"kind": "unit_square", "structured": True, "refine": [Refinement(0.1, 1, region="left")]},
-        r"geometry.refine\[0\]",
+        r"mesh.refine\[0\]",
         "structured",
     ),
 ]
@@ -383,5 +383,5 @@ def test_refusal_happens_before_gmsh(monkeypatch):
 def test_refinement_given_as_mapping():
     mesh = build_mesh("disk", size=0.5, refine=[{"size": 0.1, "distance": 0.3, "region": "outer"}])
     assert mesh.n_cells > build_mesh("disk", size=0.5).n_cells
-    with pytest.raises(InputError, match=r"geometry.refine\[0\]: not a refinement"):
+    with pytest.raises(InputError, match=r"mesh.refine\[0\]: not a refinement"):
         build_mesh("disk", refine=[{"size": 0.1, "radius": 1}])
