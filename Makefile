@@ -24,11 +24,10 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# The main job. Until the desktop app and batch solving land, this validates the shipped
-# example case, meshes its geometry and writes the mesh to $(OUT)/ for ParaView.
+# The main job. Until the desktop app lands, this is batch mode on the shipped Darcy example:
+# it solves it with finite elements and writes VTU, HDF5 and metrics.json into $(OUT)/darcy.
 run: setup
-	$(BIN)/workbench case check resources/examples/darcy_unit_square.toml --mesh-out $(OUT)/darcy_unit_square.vtu
-	$(BIN)/workbench mesh info $(OUT)/darcy_unit_square.vtu
+	$(BIN)/workbench run resources/examples/darcy_unit_square.toml --out $(OUT)/darcy
 
 test: setup
 	@scripts/ensure-xvfb.sh

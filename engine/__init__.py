@@ -38,6 +38,8 @@ _EXPORTS = {
     "write_hdf5": "engine.result_io",
     "read_hdf5": "engine.result_io",
     "Solver": "engine.solver",
+    "run_case": "engine.run",
+    "get_solver": "engine.solvers",
     "parse_expression": "engine.expressions",
     "resource_path": "engine.resources",
     "WorkbenchError": "engine.errors",
@@ -74,4 +76,6 @@ if TYPE_CHECKING:
     from engine.resources import resource_path
     from engine.result import Provenance, Result
     from engine.result_io import read_hdf5, write_hdf5, write_vtu
+    from engine.run import run_case
     from engine.solver import Solver
+    from engine.solvers import get_solver

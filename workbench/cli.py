@@ -281,8 +281,12 @@ def _run(args) -> int:
         return 0
     for name, summary in outcome.metrics["solvers"].items():
         print(f"{name}: {summary['dofs']} unknowns, {summary['iterations']} iterations, residual {summary['residual']:.2e}, {summary['wall_time']:.2f} s")
+        times = summary["times"]
         for probe, values in summary["probes"].items():
-            shown = ", ".join(f"{f} = {_short(v)}" for f, v in values.items() if f != "point")
+            if times:  # a time series: the value at the last time
+                shown = ", ".join(f"{f}(t={times[-1]:g}) = {_short(v[-1])}" for f, v in values.items() if f != "point")
+            else:
+                shown = ", ".join(f"{f} = {_short(v)}" for f, v in values.items() if f != "point")
             print(f"  probe {probe} at {values['point']}: {shown}")
     for path in outcome.files:
         print(f"wrote {path}")

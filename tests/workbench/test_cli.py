@@ -118,3 +118,36 @@ def test_corrupt_mesh_and_bad_case(tmp_path):
 def test_usage_errors_exit_2():
     done = workbench("mesh")
     assert done.returncode == 2 and "usage:" in done.stderr
+
+
+def test_run_writes_vtu_hdf5_and_metrics(resources, tmp_path):
+    out = tmp_path / "darcy"
+    done = workbench("run", resources / "examples" / "darcy_unit_square.toml", "--out", out)
+    assert done.returncode == 0, done.stderr
+    assert {p.name for p in out.iterdir()} == {"classical.vtu", "result.h5", "metrics.json"}
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["format"] == "workbench-metrics" and metrics["format_version"] == 1
+    classical = metrics["solvers"]["classical"]
+    assert classical["dofs"] > 1000 and classical["residual"] < 1e-7 and classical["wall_time"] > 0
+    assert set(classical["probes"]) == {"centre", "quarter"}
+    assert 0.0 < classical["probes"]["centre"]["u"] < 0.1
+    assert "probe centre" in done.stdout
+
+
+def test_run_time_series_writes_a_pvd(resources, tmp_path):
+    done = workbench("run", resources / "examples" / "nafems_t3.toml", "--out", tmp_path, "--json")
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads(done.stdout)
+    assert metrics["solvers"]["classical"]["times"][-1] == 32.0
+    assert (tmp_path / "classical.pvd").exists() and len(list((tmp_path / "classical").glob("*.vtu"))) == 65
+
+
+def test_run_bad_input(tmp_path):
+    assert_clean_failure(workbench("run", "missing.toml", "--out", "o", cwd=tmp_path), 2, "missing.toml: file not found")
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "case.toml").write_text(
+        'version = 1\n[geometry]\nkind = "unit_square"\n[physics]\nkind = "diffusion"\n'
+        '[[boundary]]\nregion = "left"\ntype = "dirichlet"\nvalue = 0\n'
+    )
+    assert_clean_failure(workbench("run", "case.toml", "--out", "afile", cwd=tmp_path), 2, "the output path is a file")
+    assert_clean_failure(workbench("run", "case.toml", "--out", "o", "--solver", "magic", cwd=tmp_path), 2, "unknown solver: got 'magic'")

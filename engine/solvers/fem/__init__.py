@@ -1,0 +1,1 @@
+"""Classical finite-element solvers on scikit-fem: one physics per module."""
