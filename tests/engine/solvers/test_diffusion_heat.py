@@ -157,3 +157,30 @@ def test_nafems_t3_transient(resources):
     times = result.fields["T"].times
     assert times[-1] == pytest.approx(32.0)
     assert float(values[-1]) == pytest.approx(36.60, rel=0.02)
+
+
+# -- progress and cancellation -----------------------------------------------------------------
+def test_progress_reports_and_cancel_stops_a_transient_run(tmp_path):
+    import threading
+
+    from engine.errors import Cancelled
+    from engine.run import run_case
+
+    case = parse_case(transient_case(0.01, "backward_euler"))
+    seen = []
+    outcome = run_case(case, out=tmp_path, progress=lambda f, m: seen.append(f))
+    fractions = [f for f in seen if f is not None]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(fractions) > 10
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+
+    cancel = threading.Event()
+
+    def stop_halfway(fraction, message):
+        if fraction is not None and fraction > 0.5:
+            cancel.set()
+
+    with pytest.raises(Cancelled, match="cancelled"):
+        run_case(case, out=tmp_path, progress=stop_halfway, cancel=cancel)
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    assert after == before  # the cancelled run left the earlier files as they were
+    assert {p.name for p in outcome.files} == {"classical.pvd", "result.h5", "metrics.json"}
