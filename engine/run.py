@@ -60,37 +60,59 @@ def run_case(
         Output folder (created if missing). Files are written atomically; a failed or
         cancelled run leaves earlier files there intact.
     solver
-        ``"classical"`` (default: the case's ``solver.kind``), or any registered solver name.
+        ``"classical"``, ``"surrogate"``, ``"both"`` (both, compared: also writes ``error.vtu``
+        and the comparison's metrics), or any registered solver name; default the case's
+        ``solver.kind``.
     """
+    from engine.comparison import compare
     from engine.result_io import write_hdf5, write_vtu
     from engine.solvers import get_solver
 
     if not isinstance(case, Case):
         case = load_case(case)
     name = solver or case.solver.kind
-    if name == "both":
-        raise InputError("comparing solvers needs the surrogate solver, which is not available yet", field="solver.kind", value=name, expected="'classical'")
+    names = ["classical", "surrogate"] if name == "both" else [name]
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError("the output path is a file", value=str(out), expected="a folder (it is created if missing)")
     problem = Problem.from_case(case)
-    result = get_solver(name).solve(problem, progress=progress, cancel=cancel)
+    solvers = [get_solver(n) for n in names]  # unknown names fail before any solving
+    results: dict[str, Result] = {}
+    for i, (label, each) in enumerate(zip(names, solvers)):
+        def sub(fraction, message, i=i, label=label):
+            if progress is not None:
+                progress(None if fraction is None else (i + fraction) / len(names), f"{label}: {message}")
+
+        results[label] = _only_fields(each.solve(problem, progress=sub, cancel=cancel), case)
+    comparison = compare(results["classical"], results["surrogate"]) if name == "both" else None
+
     out.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
-    fields = case.output.fields
-    if fields:
-        unknown = sorted(set(fields) - set(result.fields))
-        if unknown:
-            raise InputError("unknown output field", field="output.fields", value=unknown, expected=f"some of {', '.join(result.fields)}")
-        result = Result(result.mesh, {k: v for k, v in result.fields.items() if k in fields}, result.provenance, result.probes)
-    if "vtu" in case.output.formats:
-        files += write_vtu(result, out / f"{name}.vtu")[:1]
-    if "hdf5" in case.output.formats:
-        files.append(write_hdf5(result, out / "result.h5"))
-    metrics = metrics_of(case, {name: result})
+    for label, result in results.items():
+        if "vtu" in case.output.formats:
+            files += write_vtu(result, out / f"{label}.vtu")[:1]
+        if "hdf5" in case.output.formats:
+            files.append(write_hdf5(result, out / ("result.h5" if label == names[0] else f"{label}.h5")))
+    if comparison is not None and "vtu" in case.output.formats:
+        error = Result(problem.mesh, comparison.errors, results["surrogate"].provenance)
+        files += write_vtu(error, out / "error.vtu")[:1]
+    metrics = metrics_of(case, results)
+    if comparison is not None:
+        metrics["comparison"] = {"reference": "classical", "candidate": "surrogate", "fields": comparison.metrics}
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     files.append(out / "metrics.json")
-    return RunOutcome(case, {name: result}, files, metrics)
+    return RunOutcome(case, results, files, metrics)
+
+
+def _only_fields(result: Result, case: Case) -> Result:
+    """The result restricted to the case's ``output.fields`` (all when not given)."""
+    wanted = case.output.fields
+    if not wanted:
+        return result
+    unknown = sorted(set(wanted) - set(result.fields))
+    if unknown:
+        raise InputError("unknown output field", field="output.fields", value=unknown, expected=f"some of {', '.join(result.fields)}")
+    return Result(result.mesh, {k: v for k, v in result.fields.items() if k in wanted}, result.provenance, result.probes)
 
 
 def metrics_of(case: Case, results: dict[str, Result]) -> dict[str, Any]:

@@ -87,6 +87,14 @@ def _parser() -> argparse.ArgumentParser:
     glist = geometry_commands.add_parser("list", help="list built-in geometries, their parameters and region names")
     glist.add_argument("--json", action="store_true")
 
+    models = commands.add_parser("models", help="the surrogate model library", description="The surrogate model library.")
+    models_commands = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    mlist = models_commands.add_parser("list", help="list the models in the library (shipped and your own)")
+    mlist.add_argument("--json", action="store_true")
+    mshow = models_commands.add_parser("show", help="show a model's card: what it answers, how it was trained, its metrics")
+    mshow.add_argument("model", help="a library name or a model folder")
+    mshow.add_argument("--json", action="store_true")
+
     run = commands.add_parser(
         "run",
         help="solve a case and write VTU, HDF5 and metrics.json",
@@ -98,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("case", type=Path, help="a case file (.toml)")
     run.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
-    run.add_argument("--solver", default=None, help="classical (default: the case's solver.kind)")
+    run.add_argument("--solver", default=None, help="classical, surrogate or both (compared); default: the case's solver.kind")
     run.add_argument("--json", action="store_true", help="print metrics.json to stdout")
     run.add_argument("--quiet", action="store_true", help="no progress lines")
 
@@ -261,6 +269,39 @@ def _geometry_list(args) -> int:
     return 0
 
 
+# -- models ---------------------------------------------------------------------------------
+def _models_list(args) -> int:
+    from engine.surrogates.library import list_models, load_card
+
+    cards = {name: load_card(folder) for name, folder in list_models().items()}
+    if args.json:
+        _print_json({name: {"folder": str(list_models()[name]), "model": c.model, "physics": c.physics.get("kind"), "metrics": c.metrics} for name, c in cards.items()})
+        return 0
+    if not cards:
+        print("no models in the library")
+    for name, card in cards.items():
+        test = card.metrics.get("test_relative_l2")
+        quality = f", test relative L2 {test:.2%}" if isinstance(test, float) else ""
+        print(f"{name}: {card.model} for {card.physics.get('kind')} on a {card.grid['resolution']}x{card.grid['resolution']} grid{quality}")
+    return 0
+
+
+def _models_show(args) -> int:
+    import dataclasses
+
+    from engine.surrogates.library import find_model, load_card
+
+    card = load_card(args.model)
+    data = dataclasses.asdict(card) | {"folder": str(find_model(args.model))}
+    if args.json:
+        _print_json(data)
+        return 0
+    for key in ("name", "folder", "model", "physics", "inputs", "outputs", "grid", "training_ranges", "metrics", "training", "dataset", "created"):
+        value = data[key]
+        print(f"{key + ':':<16} {json.dumps(value) if isinstance(value, (dict, list)) else value}")
+    return 0
+
+
 # -- run ------------------------------------------------------------------------------------
 def _run(args) -> int:
     from engine.run import run_case
@@ -280,7 +321,12 @@ def _run(args) -> int:
         _print_json(outcome.metrics)
         return 0
     for name, summary in outcome.metrics["solvers"].items():
-        print(f"{name}: {summary['dofs']} unknowns, {summary['iterations']} iterations, residual {summary['residual']:.2e}, {summary['wall_time']:.2f} s")
+        if summary["model_id"]:
+            print(f"{name}: model {summary['model_id']}, {summary['wall_time']:.2f} s")
+            for flag in summary["details"].get("out_of_training_range", []):
+                print(f"  warning: {flag}")
+        else:
+            print(f"{name}: {summary['dofs']} unknowns, {summary['iterations']} iterations, residual {summary['residual']:.2e}, {summary['wall_time']:.2f} s")
         times = summary["times"]
         for probe, values in summary["probes"].items():
             if times:  # a time series: the value at the last time
@@ -288,6 +334,9 @@ def _run(args) -> int:
             else:
                 shown = ", ".join(f"{f} = {_short(v)}" for f, v in values.items() if f != "point")
             print(f"  probe {probe} at {values['point']}: {shown}")
+    for field_name, numbers in outcome.metrics.get("comparison", {}).get("fields", {}).items():
+        where = ", ".join(f"{v:.4g}" for v in numbers["max_abs_error_at"])
+        print(f"compare {field_name}: relative L2 {numbers['relative_l2']:.3%}, max |error| {numbers['max_abs_error']:.4g} at ({where})")
     for path in outcome.files:
         print(f"wrote {path}")
     return 0
@@ -361,6 +410,8 @@ def _case_schema(args) -> int:
 
 _HANDLERS = {
     ("run", None): _run,
+    ("models", "list"): _models_list,
+    ("models", "show"): _models_show,
     ("mesh", "info"): _mesh_info,
     ("mesh", "convert"): _mesh_convert,
     ("mesh", "generate"): _mesh_generate,

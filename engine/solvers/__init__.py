@@ -15,7 +15,10 @@ from engine.errors import InputError
 __all__ = ["available_solvers", "get_solver"]
 
 _GROUP = "workbench.solvers"
-_BUILT_IN = {"classical": "engine.solvers.fem.classical:ClassicalSolver"}
+_BUILT_IN = {
+    "classical": "engine.solvers.fem.classical:ClassicalSolver",
+    "surrogate": "engine.surrogates.solver:SurrogateSolver",
+}
 
 
 def available_solvers() -> dict[str, str]:

@@ -151,3 +151,21 @@ def test_run_bad_input(tmp_path):
     )
     assert_clean_failure(workbench("run", "case.toml", "--out", "afile", cwd=tmp_path), 2, "the output path is a file")
     assert_clean_failure(workbench("run", "case.toml", "--out", "o", "--solver", "magic", cwd=tmp_path), 2, "unknown solver: got 'magic'")
+
+
+def test_run_both_compares_the_two_answers(resources, tmp_path):
+    done = workbench("run", resources / "examples" / "darcy_unit_square.toml", "--out", tmp_path, "--solver", "both")
+    assert done.returncode == 0, done.stderr
+    assert {p.name for p in tmp_path.iterdir()} >= {"classical.vtu", "surrogate.vtu", "error.vtu", "result.h5", "surrogate.h5", "metrics.json"}
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    u = metrics["comparison"]["fields"]["u"]
+    assert 0 < u["relative_l2"] < 0.15 and len(u["max_abs_error_at"]) == 2
+    assert metrics["solvers"]["surrogate"]["model_id"] == "darcy-fno"
+    assert "compare u: relative L2" in done.stdout
+
+
+def test_models_list_and_show():
+    done = workbench("models", "list")
+    assert done.returncode == 0 and "darcy-fno: fno for diffusion" in done.stdout
+    card = json.loads(workbench("models", "show", "darcy-fno", "--json").stdout)
+    assert card["inputs"] == ["k"] and card["grid"]["resolution"] == 64
