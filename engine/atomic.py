@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_text"]
+__all__ = ["atomic_path", "atomic_write_text", "process_umask"]
 
 # mkstemp creates files readable by the owner only; give results the mode a plain open() would.
 # The umask can only be read by setting it, so read it once, at import.
@@ -52,6 +52,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def process_umask() -> int:
+    """The process's umask, as read at import (reading it means setting it: not thread-safe)."""
+    return _UMASK
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

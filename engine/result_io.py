@@ -15,7 +15,7 @@ from xml.sax.saxutils import quoteattr
 import numpy as np
 
 from engine._version import __version__
-from engine.atomic import atomic_path, atomic_write_text
+from engine.atomic import atomic_path, atomic_write_text, process_umask
 from engine.errors import InputError
 from engine.fields import Field
 from engine.mesh.mesh import CELL_TYPES, Mesh, Region
@@ -56,6 +56,7 @@ def write_vtu(result: Result, path: str | Path) -> list[Path]:
         if steps_dir.exists():
             retired = Path(tempfile.mkdtemp(prefix=f".{path.stem}.old-", dir=path.parent))
             steps_dir.rename(retired / "steps")
+        staging.chmod(0o777 & ~process_umask())  # mkdtemp made it private
         staging.rename(steps_dir)
         entries = "\n".join(
             f'    <DataSet timestep="{t!r}" group="" part="0" file={quoteattr(f"{steps_dir.name}/{n}")}/>'

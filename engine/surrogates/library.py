@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.atomic import process_umask
 from engine.errors import InputError
 
 __all__ = ["CARD_VERSION", "Card", "save_surrogate", "load_surrogate", "load_card", "list_models", "find_model", "user_library"]
@@ -159,6 +160,11 @@ def save_surrogate(folder: str | Path, surrogate, card: Card) -> Path:
         save_file(state, str(staging / _WEIGHTS), metadata={"format": "workbench-surrogate", "model": card.model})
         card.weights_sha256 = _sha256(staging / _WEIGHTS)
         (staging / _CARD).write_text(card.to_json(), encoding="utf-8")
+        # mkdtemp made the folder private; a library is read by others (the installer, a team).
+        umask = process_umask()
+        staging.chmod(0o777 & ~umask)
+        for item in staging.iterdir():
+            item.chmod(0o666 & ~umask)
         retired = None
         if folder.exists():
             retired = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
