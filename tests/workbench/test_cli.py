@@ -159,7 +159,7 @@ def test_run_both_compares_the_two_answers(resources, tmp_path):
     assert {p.name for p in tmp_path.iterdir()} >= {"classical.vtu", "surrogate.vtu", "error.vtu", "result.h5", "surrogate.h5", "metrics.json"}
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     u = metrics["comparison"]["fields"]["u"]
-    assert 0 < u["relative_l2"] < 0.15 and len(u["max_abs_error_at"]) == 2
+    assert 0 < u["relative_l2"] < 0.06 and len(u["max_abs_error_at"]) == 2
     assert metrics["solvers"]["surrogate"]["model_id"] == "darcy-fno"
     assert "compare u: relative L2" in done.stdout
 

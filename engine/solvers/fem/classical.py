@@ -27,7 +27,7 @@ class ClassicalSolver:
     >>> case = engine.load_case(engine.resource_path("examples/darcy_unit_square.toml"))
     >>> result = ClassicalSolver().solve(engine.Problem.from_case(case))
     >>> round(float(result.probes["centre"].values["u"][0]), 4)
-    0.0206
+    0.0116
     """
 
     name = "classical"

@@ -170,4 +170,4 @@ def test_shipped_model_against_the_classical_solver(resources):
     surrogate = SurrogateSolver(SHIPPED).solve(problem)
     classical = ClassicalSolver().solve(problem)
     error = compare(classical, surrogate).metrics["u"]["relative_l2"]
-    assert error < 0.15
+    assert error < 0.06  # about 3%: the example's permeability looks like the training fields
