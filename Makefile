@@ -25,9 +25,9 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 # The main job. Until the desktop app lands, this is batch mode on the shipped Darcy example:
-# it solves it with finite elements and writes VTU, HDF5 and metrics.json into $(OUT)/darcy.
+# finite elements and the shipped surrogate, compared; VTU, HDF5 and metrics.json in $(OUT)/darcy.
 run: setup
-	$(BIN)/workbench run resources/examples/darcy_unit_square.toml --out $(OUT)/darcy
+	$(BIN)/workbench run resources/examples/darcy_unit_square.toml --out $(OUT)/darcy --solver both
 
 test: setup
 	@scripts/ensure-xvfb.sh
