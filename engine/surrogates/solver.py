@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.comparison import point_weights
 from engine.errors import InputError
 from engine.problem import Problem
 from engine.fields import Field
@@ -47,7 +48,7 @@ def check_compatible(problem: Problem, card) -> list[str]:
     span = max(x1 - x0, y1 - y0)
     if mesh.gdim != 2 or not np.allclose([lo[0], lo[1], hi[0], hi[1]], [x0, y0, x1, y1], atol=1e-6 * span):
         reasons.append(f"it was trained on the square [{x0}, {x1}] x [{y0}, {y1}]; this mesh spans {lo.tolist()} .. {hi.tolist()}")
-    elif abs(_area(mesh) - (x1 - x0) * (y1 - y0)) > 1e-6 * span**2:
+    elif abs(point_weights(mesh).sum() - (x1 - x0) * (y1 - y0)) > 1e-6 * span**2:
         reasons.append("it was trained on the full square; this mesh has holes or cut-outs")
     if physics.get("boundary") == "dirichlet_zero":
         dirichlet = [bc for bc in case.boundary if bc.type == "dirichlet"]
@@ -65,17 +66,6 @@ def check_compatible(problem: Problem, card) -> list[str]:
         if not (coef.is_constant and np.isclose(coef.value, value)):
             reasons.append(f"it was trained with {name} = {value}; this case has {name} = {coef.text}")
     return reasons
-
-
-def _area(mesh) -> float:
-    total = 0.0
-    for ctype, conn in mesh.domain_cells.items():
-        p = mesh.points
-        corners = [p[conn[:, i]] for i in range(4 if ctype.startswith("quad") else 3)]
-        for a, b, c in [(0, 1, 2)] + ([(0, 2, 3)] if len(corners) == 4 else []):
-            u, v = corners[b] - corners[a], corners[c] - corners[a]
-            total += 0.5 * np.abs(u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0]).sum()
-    return total
 
 
 def _boundary_nodes(mesh) -> set[int]:
