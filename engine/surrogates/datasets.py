@@ -73,7 +73,6 @@ import shutil
 import socket
 import threading
 import time
-import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +82,7 @@ import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, field_validator
 
 from engine.atomic import atomic_path
+from engine.cluster import check_scheduler, check_workers
 from engine.errors import Cancelled, InputError, RunError, WorkbenchError
 
 __all__ = [
@@ -361,16 +361,9 @@ def load_recipe(path: str | Path) -> Recipe:
     >>> r.resolution, r.n_samples, r.coefficient.kind
     (64, 1000, 'threshold')
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("file not found" if not path.exists() else "not a file", source=path, expected="a recipe file (.toml)")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise InputError("the file is not UTF-8 text", source=path, expected="a TOML text file") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"not valid TOML ({exc})", source=path, expected="a TOML document") from exc
-    return parse_recipe(data, source=path)
+    from engine.tomlfile import read_toml
+
+    return parse_recipe(read_toml(path, what="a recipe file"), source=Path(path))
 
 
 def _as_recipe(recipe: Recipe | Mapping[str, Any] | str | Path) -> Recipe:
@@ -974,13 +967,9 @@ def generate_dataset(
     out = Path(out)
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral) or chunk_size < 1:
         raise InputError("invalid chunk size", field="chunk_size", value=chunk_size, expected="an integer >= 1")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or workers < 1):
-        raise InputError("invalid number of workers", field="workers", value=workers, expected="an integer >= 1, or None for 2")
-    if scheduler is not None and not isinstance(scheduler, str):
-        raise InputError("invalid scheduler", field="scheduler", value=scheduler, expected=_SCHEDULER_EXPECTED)
-    if scheduler is not None and scheduler != "synchronous" and "://" not in scheduler and ":" not in scheduler:
-        raise InputError("invalid scheduler", field="scheduler", value=scheduler, expected=_SCHEDULER_EXPECTED)
-    chunk_size, workers = int(chunk_size), None if workers is None else int(workers)
+    workers = check_workers(workers)
+    check_scheduler(scheduler)
+    chunk_size = int(chunk_size)
     _check_cancel(cancel)
 
     done, complete = _prepare(out, recipe)
@@ -1049,7 +1038,6 @@ def generate_dataset(
     )
 
 
-_SCHEDULER_EXPECTED = "None (a local cluster), 'synchronous', or a Dask scheduler address such as 'tcp://host:8786'"
 
 
 def _report(progress: ProgressCallback | None, fraction: float | None, message: str) -> None:
@@ -1130,120 +1118,57 @@ def _run_synchronous(recipe_json, ranges, on_result, cancel, n, out, state) -> N
         raise Cancelled(_cancelled_message(out, state, n))
 
 
-#: Environment variables distributed's nannies write into the *calling* process's os.environ
-#: before spawning workers (``distributed.nanny.pre-spawn-environ``); restored afterwards, so that
-#: generating a data set in the app does not leave it with OMP_NUM_THREADS=1 (a torch imported
-#: later would train on one thread) and the like.
-_NANNY_ENVIRON = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_", "PYTHONHASHSEED")
-
-
-def _local_cluster(n_workers: int):
-    """A LocalCluster of ``n_workers`` single-threaded processes, leaving this process's environment as it was.
-
-    The workers get one BLAS/OpenMP thread each, but not distributed's default
-    ``MALLOC_TRIM_THRESHOLD_=65536``: setting any trim threshold turns off glibc's dynamic mmap
-    threshold, so every numpy temporary above 128 kB is mmap'ed and page-faulted afresh; the
-    solves ran 20-40% slower in the workers (64 x 64: 8.6-10 against 7.1 ms per sample).
-    """
-    import logging
-
-    import dask
-    from distributed import LocalCluster
-
-    saved = {key: os.environ.get(key) for key in _NANNY_ENVIRON}
-    try:
-        settings = {
-            "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
-            "distributed.worker.profile.enabled": False,  # its stack sampling every 10 ms costs ~10%
-        }
-        with dask.config.set(settings):
-            return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR)
-    finally:
-        _restore_environ(saved)
-
-
-def _restore_environ(saved: Mapping[str, str | None]) -> None:
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-
-
 def _run_dask(recipe_json, ranges, on_result, cancel, scheduler, workers, chunk_size, progress, n, out, state) -> dict[str, Any]:
     """Solve ``ranges`` on a Dask cluster; results are written here, in the client, as they come."""
-    from distributed import Client
+    from engine.cluster import cancel_futures, dask_client
 
-    t0 = time.perf_counter()
-    saved = {key: os.environ.get(key) for key in _NANNY_ENVIRON}
-    cluster = client = None
     running: dict[Any, tuple[int, int]] = {}
-    try:
-        if scheduler is None:
-            n_workers = workers or 2
-            _report(progress, None, f"starting a local cluster of {n_workers} worker processes")
-            cluster = _local_cluster(n_workers)
-            client = Client(cluster, set_as_default=False)
-            backend: dict[str, Any] = {"scheduler": "distributed.LocalCluster", "workers": n_workers}
-        else:
-            _report(progress, None, f"connecting to the Dask scheduler at {scheduler}")
-            try:
-                client = Client(scheduler, timeout="20s", set_as_default=False)
-            except (OSError, TimeoutError) as exc:
-                raise InputError(f"cannot connect to the Dask scheduler ({exc})", field="scheduler", value=scheduler, expected=_SCHEDULER_EXPECTED) from exc
-            backend = {"scheduler": scheduler, "workers": len(client.scheduler_info().get("workers", {}))}
-        backend["start_seconds"] = time.perf_counter() - t0
-        slots = max(2, 2 * sum(client.nthreads().values()))
-        queue: Iterator[tuple[int, int]] = iter(ranges)
-        token = hashlib.sha1(f"{recipe_json}{out.resolve()}{time.time()}".encode()).hexdigest()[:10]
-
-        def submit_more() -> None:
-            while len(running) < slots:
-                item = next(queue, None)
-                if item is None:
-                    return
-                a, b = item
-                future = client.submit(_solve_range, recipe_json, a, b, key=f"darcy-samples-{token}-{a}-{b}", pure=False)
-                running[future] = item
-
-        submit_more()
-        while running:
-            if cancel is not None and cancel.is_set():
-                raise Cancelled(_cancelled_message(out, state, n))
-            finished = [f for f in running if f.done()]
-            if not finished:
-                time.sleep(0.02)
-                continue
-            for future in finished:
-                a, b = running.pop(future)
-                try:
-                    result = future.result()
-                except WorkbenchError:
-                    raise
-                except Exception as exc:
-                    raise RunError(f"solving samples {a} to {b - 1} failed on a Dask worker: {type(exc).__name__}: {exc}") from exc
-                finally:
-                    future.release()
-                on_result(result)
-                if cancel is None or not cancel.is_set():
-                    submit_more()
-        if cancel is not None and cancel.is_set() and state["done"] < n:
-            raise Cancelled(_cancelled_message(out, state, n))
-        return backend
-    finally:
-        if client is not None and running:
-            try:
-                client.cancel(list(running))
-            except Exception:  # noqa: BLE001 - closing anyway
-                pass
-        running.clear()
+    with dask_client(scheduler, workers, progress) as (client, backend):
         try:
-            if client is not None:
-                client.close()
+            return _drive(client, recipe_json, ranges, on_result, cancel, n, out, state, running) | backend
         finally:
-            if cluster is not None:
-                cluster.close()
-            _restore_environ(saved)  # a restarted worker's nanny may have written it again
+            cancel_futures(client, running)
+
+
+def _drive(client, recipe_json, ranges, on_result, cancel, n, out, state, running) -> dict[str, Any]:
+    """Keep at most two chunks per worker thread in flight, writing each one as it arrives."""
+    slots = max(2, 2 * sum(client.nthreads().values()))
+    queue: Iterator[tuple[int, int]] = iter(ranges)
+    token = hashlib.sha1(f"{recipe_json}{out.resolve()}{time.time()}".encode()).hexdigest()[:10]
+
+    def submit_more() -> None:
+        while len(running) < slots:
+            item = next(queue, None)
+            if item is None:
+                return
+            a, b = item
+            future = client.submit(_solve_range, recipe_json, a, b, key=f"darcy-samples-{token}-{a}-{b}", pure=False)
+            running[future] = item
+
+    submit_more()
+    while running:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(_cancelled_message(out, state, n))
+        finished = [f for f in running if f.done()]
+        if not finished:
+            time.sleep(0.02)
+            continue
+        for future in finished:
+            a, b = running.pop(future)
+            try:
+                result = future.result()
+            except WorkbenchError:
+                raise
+            except Exception as exc:
+                raise RunError(f"solving samples {a} to {b - 1} failed on a Dask worker: {type(exc).__name__}: {exc}") from exc
+            finally:
+                future.release()
+            on_result(result)
+            if cancel is None or not cancel.is_set():
+                submit_more()
+    if cancel is not None and cancel.is_set() and state["done"] < n:
+        raise Cancelled(_cancelled_message(out, state, n))
+    return {}
 
 
 # ============================================================================================
