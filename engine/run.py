@@ -5,7 +5,7 @@ Examples
 >>> import tempfile, engine
 >>> outcome = engine.run_case(engine.resource_path("examples/darcy_unit_square.toml"), out=tempfile.mkdtemp())
 >>> sorted(p.name for p in outcome.files)
-['classical.vtu', 'metrics.json', 'result.h5']
+['classical.vtu', 'classical_flux.png', 'classical_u.png', 'metrics.json', 'result.h5']
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,7 +26,10 @@ from engine.problem import Problem
 from engine.result import Result
 from engine.solver import ProgressCallback
 
-__all__ = ["RunOutcome", "run_case", "metrics_of", "METRICS_FORMAT_VERSION"]
+if TYPE_CHECKING:
+    from engine.comparison import Comparison
+
+__all__ = ["RunOutcome", "run_case", "solve_case", "metrics_of", "METRICS_FORMAT_VERSION"]
 
 METRICS_FORMAT_VERSION = 1
 
@@ -49,8 +52,9 @@ def run_case(
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
 ) -> RunOutcome:
-    """Solve a case and write ``<solver>.vtu`` (``.pvd`` for a time series), ``result.h5`` and
-    ``metrics.json`` into ``out``.
+    """Solve a case and write ``<solver>.vtu`` (``.pvd`` for a time series), ``result.h5``,
+    ``metrics.json`` and, unless the case's ``output.pictures`` is false, off-screen PNG pictures
+    (``<solver>_<field>.png``, ``error_<field>.png``; see :mod:`engine.pictures`) into ``out``.
 
     Parameters
     ----------
@@ -63,10 +67,25 @@ def run_case(
         ``"classical"``, ``"surrogate"``, ``"both"`` (both, compared: also writes ``error.vtu``
         and the comparison's metrics), or any registered solver name; default the case's
         ``solver.kind``.
+    progress, cancel
+        ``progress(fraction, message)`` now and then; once ``cancel`` (a ``threading.Event``)
+        is set the solve stops with ``Cancelled`` and nothing more is written.
+
+    Returns
+    -------
+    RunOutcome
+        The results by solver name, the files written and the ``metrics.json`` document
+        (its schema: ``docs/metrics.schema.json``).
+
+    Examples
+    --------
+    >>> import tempfile, engine
+    >>> outcome = engine.run_case(engine.resource_path("examples/darcy_unit_square.toml"), out=tempfile.mkdtemp(), solver="both")
+    >>> u = outcome.metrics["comparison"]["fields"]["u"]
+    >>> bool(u["relative_l2"] < 0.06), len(u["max_abs_error_at"])
+    (True, 2)
     """
-    from engine.comparison import compare
     from engine.result_io import write_hdf5, write_vtu
-    from engine.solvers import get_solver
 
     if not isinstance(case, Case):
         case = load_case(case)
@@ -75,6 +94,61 @@ def run_case(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError("the output path is a file", value=str(out), expected="a folder (it is created if missing)")
+    results, comparison = solve_case(case, solver=name, progress=progress, cancel=cancel)
+    problem_mesh = results[names[0]].mesh
+
+    out.mkdir(parents=True, exist_ok=True)
+    files: list[Path] = []
+    for label, result in results.items():
+        if "vtu" in case.output.formats:
+            files += write_vtu(result, out / f"{label}.vtu")[:1]
+        if "hdf5" in case.output.formats:
+            files.append(write_hdf5(result, out / ("result.h5" if label == names[0] else f"{label}.h5")))
+    if comparison is not None and "vtu" in case.output.formats:
+        error = Result(problem_mesh, comparison.errors, results["surrogate"].provenance)
+        files += write_vtu(error, out / "error.vtu")[:1]
+    metrics = metrics_of(case, results)
+    if comparison is not None:
+        metrics["comparison"] = {"reference": "classical", "candidate": "surrogate", "fields": comparison.metrics}
+    if case.output.pictures:
+        import importlib.util
+
+        if importlib.util.find_spec("pyvista") is None:  # the pictures come with the gui extra
+            metrics["notes"] = ["no pictures: pyvista is not installed (pip install 'simulation-workbench[gui]')"]
+        else:
+            from engine.pictures import render_pictures
+
+            pictures = render_pictures(results, out, comparison=comparison)
+            files += pictures
+            metrics["pictures"] = [p.name for p in pictures]
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    files.append(out / "metrics.json")
+    return RunOutcome(case, results, files, metrics)
+
+
+def solve_case(
+    case: Case | str | Path,
+    *,
+    solver: str | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> tuple[dict[str, Result], Comparison | None]:
+    """Solve a case in memory, writing nothing: the results by solver name, and their comparison for ``"both"``.
+
+    Examples
+    --------
+    >>> import engine
+    >>> results, comparison = solve_case(engine.resource_path("examples/darcy_unit_square.toml"))
+    >>> sorted(results), comparison is None
+    (['classical'], True)
+    """
+    from engine.comparison import compare
+    from engine.solvers import get_solver
+
+    if not isinstance(case, Case):
+        case = load_case(case)
+    name = solver or case.solver.kind
+    names = ["classical", "surrogate"] if name == "both" else [name]
     problem = Problem.from_case(case)
     solvers = [get_solver(n) for n in names]  # unknown names fail before any solving
     results: dict[str, Result] = {}
@@ -85,23 +159,7 @@ def run_case(
 
         results[label] = _only_fields(each.solve(problem, progress=sub, cancel=cancel), case)
     comparison = compare(results["classical"], results["surrogate"]) if name == "both" else None
-
-    out.mkdir(parents=True, exist_ok=True)
-    files: list[Path] = []
-    for label, result in results.items():
-        if "vtu" in case.output.formats:
-            files += write_vtu(result, out / f"{label}.vtu")[:1]
-        if "hdf5" in case.output.formats:
-            files.append(write_hdf5(result, out / ("result.h5" if label == names[0] else f"{label}.h5")))
-    if comparison is not None and "vtu" in case.output.formats:
-        error = Result(problem.mesh, comparison.errors, results["surrogate"].provenance)
-        files += write_vtu(error, out / "error.vtu")[:1]
-    metrics = metrics_of(case, results)
-    if comparison is not None:
-        metrics["comparison"] = {"reference": "classical", "candidate": "surrogate", "fields": comparison.metrics}
-    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    files.append(out / "metrics.json")
-    return RunOutcome(case, results, files, metrics)
+    return results, comparison
 
 
 def _only_fields(result: Result, case: Case) -> Result:

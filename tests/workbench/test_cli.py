@@ -124,7 +124,7 @@ def test_run_writes_vtu_hdf5_and_metrics(resources, tmp_path):
     out = tmp_path / "darcy"
     done = workbench("run", resources / "examples" / "darcy_unit_square.toml", "--out", out)
     assert done.returncode == 0, done.stderr
-    assert {p.name for p in out.iterdir()} == {"classical.vtu", "result.h5", "metrics.json"}
+    assert {p.name for p in out.iterdir()} == {"classical.vtu", "result.h5", "metrics.json", "classical_u.png", "classical_flux.png"}
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["format"] == "workbench-metrics" and metrics["format_version"] == 1
     classical = metrics["solvers"]["classical"]
