@@ -39,6 +39,20 @@ _EXPORTS = {
     "read_hdf5": "engine.result_io",
     "Solver": "engine.solver",
     "run_case": "engine.run",
+    "solve_case": "engine.run",
+    "render_pictures": "engine.pictures",
+    "Study": "engine.study",
+    "load_study": "engine.study",
+    "parse_study": "engine.study",
+    "run_sweep": "engine.sweep",
+    "read_results": "engine.sweep",
+    "load_recipe": "engine.surrogates.datasets",
+    "generate_dataset": "engine.surrogates.datasets",
+    "open_dataset": "engine.surrogates.datasets",
+    "train_surrogate": "engine.surrogates.fit",
+    "import_model": "engine.surrogates.library",
+    "export_model": "engine.surrogates.library",
+    "list_models": "engine.surrogates.library",
     "get_solver": "engine.solvers",
     "parse_expression": "engine.expressions",
     "resource_path": "engine.resources",
@@ -76,6 +90,12 @@ if TYPE_CHECKING:
     from engine.resources import resource_path
     from engine.result import Provenance, Result
     from engine.result_io import read_hdf5, write_hdf5, write_vtu
-    from engine.run import run_case
+    from engine.pictures import render_pictures
+    from engine.run import run_case, solve_case
+    from engine.study import Study, load_study, parse_study
+    from engine.surrogates.datasets import generate_dataset, load_recipe, open_dataset
+    from engine.surrogates.fit import train_surrogate
+    from engine.surrogates.library import export_model, import_model, list_models
+    from engine.sweep import read_results, run_sweep
     from engine.solver import Solver
     from engine.solvers import get_solver
