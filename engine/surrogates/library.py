@@ -29,7 +29,7 @@ from typing import Any
 from engine.atomic import process_umask
 from engine.errors import InputError
 
-__all__ = ["CARD_VERSION", "Card", "save_surrogate", "load_surrogate", "load_card", "list_models", "find_model", "user_library"]
+__all__ = ["CARD_VERSION", "Card", "save_surrogate", "load_surrogate", "load_card", "list_models", "find_model", "user_library", "import_model", "export_model"]
 
 CARD_VERSION = 1
 _CARD = "card.json"
@@ -152,14 +152,22 @@ def save_surrogate(folder: str | Path, surrogate, card: Card) -> Path:
     """
     from safetensors.torch import save_file
 
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.part-", dir=folder.parent))
-    try:
+    def fill(staging: Path) -> None:
         state = {k: v.detach().cpu().contiguous() for k, v in surrogate.state_dict().items()}
         save_file(state, str(staging / _WEIGHTS), metadata={"format": "workbench-surrogate", "model": card.model})
         card.weights_sha256 = _sha256(staging / _WEIGHTS)
         (staging / _CARD).write_text(card.to_json(), encoding="utf-8")
+
+    return _install(Path(folder), fill)
+
+
+def _install(folder: Path, fill) -> Path:
+    """Make ``folder`` atomically: ``fill(staging)`` writes into a temporary folder beside it,
+    which then replaces ``folder`` (an old one is moved aside first, then removed)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.part-", dir=folder.parent))
+    try:
+        fill(staging)
         # mkdtemp made the folder private; a library is read by others (the installer, a team).
         umask = process_umask()
         staging.chmod(0o777 & ~umask)
@@ -235,3 +243,64 @@ def load_surrogate(folder: str | Path, *, device: str = "cpu"):
     surrogate.load_state_dict(state)
     surrogate.to(device).eval()
     return surrogate, card
+
+
+def _copy_folder(source: Path, target: Path, *, replace: bool) -> Path:
+    """Copy a model folder to ``target`` atomically: staged beside it, then renamed into place."""
+    if target.exists() and not replace:
+        raise InputError("a model of that name is there already", source=target, expected="a new name, or replace=True (--force) to replace it")
+
+    def fill(staging: Path) -> None:
+        for name in (_CARD, _WEIGHTS):
+            shutil.copyfile(source / name, staging / name)
+
+    return _install(target, fill)
+
+
+def _checked(folder: Path) -> Card:
+    """The card of a model folder whose weights match it (checksum); no torch needed."""
+    if not (folder / _CARD).is_file():
+        raise InputError("not a model folder", source=folder, expected=f"a folder with {_CARD} and {_WEIGHTS}")
+    card = load_card(folder)
+    weights = folder / _WEIGHTS
+    if not weights.is_file():
+        raise InputError("the model has no weights file", source=folder, expected=_WEIGHTS)
+    if card.weights_sha256 and _sha256(weights) != card.weights_sha256:
+        raise InputError("the weights do not match the card's checksum", source=weights, expected=f"sha256 {card.weights_sha256}")
+    return card
+
+
+def import_model(folder: str | Path, *, name: str | None = None, replace: bool = False) -> Path:
+    """Copy a model folder (card + weights, checked) into the user's library; its new folder.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> os.environ["WORKBENCH_MODELS"] = tempfile.mkdtemp()
+    >>> from engine.resources import resource_path
+    >>> import_model(resource_path("models/darcy-fno"), name="my-fno").name, "my-fno" in list_models()
+    ('my-fno', True)
+    >>> del os.environ["WORKBENCH_MODELS"]
+    """
+    source = Path(folder).expanduser()
+    _checked(source)
+    target_name = name or source.name
+    if not target_name.strip() or "/" in target_name or target_name.startswith("."):
+        raise InputError("invalid model name", field="name", value=target_name, expected="a folder name such as darcy-fno-small")
+    return _copy_folder(source, user_library() / target_name, replace=replace)
+
+
+def export_model(name_or_path: str | Path, dest: str | Path, *, replace: bool = False) -> Path:
+    """Copy a library model (by name or folder) to ``dest``; into ``dest/<name>`` when ``dest`` is a folder.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> export_model("darcy-fno", tempfile.mkdtemp()).name
+    'darcy-fno'
+    """
+    source = find_model(name_or_path)
+    _checked(source)
+    dest = Path(dest).expanduser()
+    target = dest / source.name if dest.is_dir() and not (dest / _CARD).is_file() else dest
+    return _copy_folder(source, target, replace=replace)

@@ -1,0 +1,163 @@
+"""Train a surrogate on a data set file and save it, with its card, as a library model: the job
+behind ``workbench train``.
+
+The steps of ``resources/models/train_darcy_surrogate.py`` in one call: open the data set, build
+the model from the registry, train it with :class:`~engine.surrogates.training.Trainer` (a
+validation split held out), score it on that split, and write weights + card.
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> from engine.surrogates.datasets import generate_dataset
+>>> tmp = pathlib.Path(tempfile.mkdtemp())
+>>> _ = generate_dataset({"version": 1, "name": "tiny", "resolution": 17, "n_samples": 12, "seed": 0}, tmp / "d.h5", scheduler="synchronous")
+>>> folder, card = train_surrogate(tmp / "d.h5", model="fno", config={"modes1": 4, "modes2": 4, "width": 8}, out=tmp / "m", epochs=2)
+>>> card.model, card.grid["resolution"], sorted(p.name for p in folder.iterdir())
+('fno', 17, ['card.json', 'weights.safetensors'])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from engine.errors import InputError
+from engine.solver import ProgressCallback
+
+__all__ = ["train_surrogate", "read_config"]
+
+
+def read_config(config: Mapping[str, Any] | str | Path | None) -> dict[str, Any]:
+    """A model config given as a mapping, a JSON or TOML file, or a JSON string (``'{"width": 8}'``)."""
+    if config is None:
+        return {}
+    if isinstance(config, Mapping):
+        return dict(config)
+    text = str(config)
+    if text.lstrip().startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"the config is not valid JSON ({exc})", field="config", value=text, expected='a JSON object such as {"width": 8}') from None
+    else:
+        path = Path(text)
+        if not path.is_file():
+            raise InputError("file not found", source=path, field="config", expected="a model config file (.json or .toml) or a JSON object")
+        try:
+            raw = path.read_text(encoding="utf-8")
+            data = tomllib.loads(raw) if path.suffix == ".toml" else json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise InputError(f"cannot read the config ({exc})", source=path, expected="a JSON or TOML table of model options") from None
+    if not isinstance(data, dict):
+        raise InputError("the config is not a table", field="config", value=data, expected="a JSON object or TOML table of model options")
+    return data
+
+
+def train_surrogate(
+    dataset: str | Path,
+    *,
+    model: str = "fno",
+    config: Mapping[str, Any] | str | Path | None = None,
+    out: str | Path | None = None,
+    name: str | None = None,
+    epochs: int = 50,
+    batch_size: int = 16,
+    learning_rate: float = 1e-3,
+    val_fraction: float = 0.1,
+    time_budget: float | None = None,
+    seed: int = 0,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+):
+    """Train ``model`` on a data set file and save it as a model folder (weights + card).
+
+    Parameters
+    ----------
+    dataset
+        A complete data set written by :func:`~engine.surrogates.datasets.generate_dataset`.
+    model, config
+        Registry name (``fno``, ``ffno``, ``mgno``, ``unet``, ``deeponet``) and its options
+        (a mapping, a JSON/TOML file or a JSON string; channels are set from the data).
+    out, name
+        Where to save: a folder, or a name in the user's model library
+        (:func:`~engine.surrogates.library.user_library`); exactly one of them.
+    epochs, batch_size, learning_rate, val_fraction, time_budget, seed
+        Passed to the :class:`~engine.surrogates.training.Trainer`; the validation split is
+        also what the card's ``validation_relative_l2`` is measured on.
+    progress, cancel
+        As everywhere in the engine; a cancelled training saves nothing.
+
+    Returns
+    -------
+    (Path, Card)
+        The model folder and its card.
+    """
+    from engine.result import software_versions
+    from engine.surrogates.datasets import open_dataset
+    from engine.surrogates.layers.normalizers import UnitGaussianNormalizer
+    from engine.surrogates.library import Card, save_surrogate, user_library
+    from engine.surrogates.models import build_model, count_parameters
+    from engine.surrogates.training import SurrogateModel, Trainer, evaluate
+
+    if (out is None) == (name is None):
+        raise InputError("say where to save the model", field="out/name", value={"out": out, "name": name}, expected="either an output folder or a library name, not both")
+    if name is not None and (not name.strip() or "/" in name or name.startswith(".")):
+        raise InputError("invalid model name", field="name", value=name, expected="a folder name such as darcy-fno-small")
+    folder = Path(out) if out is not None else user_library() / str(name)
+    data = open_dataset(dataset)
+    options = read_config(config) | {"in_channels": len(data.input_names), "out_channels": len(data.output_names)}
+    if model == "deeponet":
+        options.setdefault("grid_size", list(data.inputs.shape[2:]))
+    network = build_model(model, options)
+    surrogate = SurrogateModel(network, UnitGaussianNormalizer(len(data.input_names)), UnitGaussianNormalizer(len(data.output_names)))
+    train_ids, val_ids = data.split(val_fraction, seed=seed)
+    trainer = Trainer(
+        surrogate,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        val_fraction=0.0,
+        seed=seed,
+        time_budget=time_budget,
+        progress=progress,
+        cancel=cancel,
+    )
+    val = data.torch_dataset(val_ids) if len(val_ids) else None
+    report = trainer.fit(data.torch_dataset(train_ids), val)
+    scores = evaluate(surrogate, val) if val is not None else {}
+    recipe = data.recipe
+    card = Card(
+        name=folder.name,
+        model=model,
+        config=network.config.to_dict(),
+        physics={
+            "kind": "diffusion",
+            "equation": "-div(k grad u) = f on the unit square",
+            "boundary": "dirichlet_zero",
+            "constants": {"physics.f": float(recipe.f)},
+            "input_coefficients": {"k": "physics.k"},
+        },
+        inputs=list(data.input_names),
+        outputs=list(data.output_names),
+        grid={"resolution": int(data.inputs.shape[-1]), "domain": [[0.0, 1.0], [0.0, 1.0]]},
+        training_ranges={n: [float(data.inputs[:, i].min()), float(data.inputs[:, i].max())] for i, n in enumerate(data.input_names)},
+        dataset={
+            "recipe": json.loads(recipe.to_json()),
+            "path": str(Path(dataset)),
+            "samples": len(train_ids),
+            "checksum": data.checksum,
+            "sha256": hashlib.sha256(data.inputs[train_ids].tobytes() + data.outputs[train_ids].tobytes()).hexdigest(),
+        },
+        metrics={
+            **({"validation_relative_l2": float(scores["mean_relative_l2"]), "validation_samples": len(val_ids)} if scores else {}),
+            "parameters": count_parameters(network),
+        },
+        training=report.to_dict() | {"time_budget": time_budget, "batch_size": batch_size, "learning_rate": learning_rate},
+        versions=software_versions(),
+    )
+    return save_surrogate(folder, surrogate, card), card
