@@ -27,6 +27,14 @@ examples:
   workbench mesh generate plate_with_hole --param radius=0.2 --size 0.05 --out plate.msh
   workbench case check resources/examples/darcy_unit_square.toml
   workbench run resources/examples/darcy_unit_square.toml --out out/darcy
+  workbench run resources/examples/darcy_unit_square.toml --out out/cmp --solver both
+  workbench sweep resources/examples/darcy_study.toml --out out/study
+  workbench dataset generate resources/datasets/darcy_dataset.toml --out out/darcy.h5
+  workbench train out/darcy.h5 --model fno --name my-fno --epochs 20
+  workbench models list
+
+Every command has --help with examples. Exit codes: 0 done, 2 bad input, 1 failed run,
+130 interrupted (Ctrl-C stops cleanly; rerun a sweep or a dataset generation to resume).
 """
 
 
@@ -84,23 +92,55 @@ def _parser() -> argparse.ArgumentParser:
 
     geometry = commands.add_parser("geometry", help="the built-in parametric geometries", description="The built-in parametric geometries.")
     geometry_commands = geometry.add_subparsers(dest="geometry_command", metavar="ACTION", required=True)
-    glist = geometry_commands.add_parser("list", help="list built-in geometries, their parameters and region names")
+    glist = geometry_commands.add_parser(
+        "list", help="list built-in geometries, their parameters and region names", description="List the built-in geometries.",
+        epilog="examples:\n  workbench geometry list\n  workbench geometry list --json", formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     glist.add_argument("--json", action="store_true")
 
     models = commands.add_parser("models", help="the surrogate model library", description="The surrogate model library.")
     models_commands = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
-    mlist = models_commands.add_parser("list", help="list the models in the library (shipped and your own)")
-    mlist.add_argument("--json", action="store_true")
-    mshow = models_commands.add_parser("show", help="show a model's card: what it answers, how it was trained, its metrics")
+    mlist = models_commands.add_parser(
+        "list", help="list the models in the library (shipped and your own)", description="List the surrogate models: shipped ones and those in your library ($WORKBENCH_MODELS).",
+        epilog="examples:\n  workbench models list\n  workbench models list --json", formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    mlist.add_argument("--json", action="store_true", help="print JSON")
+    mshow = models_commands.add_parser(
+        "show", help="show a model's card: what it answers, how it was trained, its metrics", description="Show a model's card.",
+        epilog="examples:\n  workbench models show darcy-fno\n  workbench models show path/to/model --json", formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     mshow.add_argument("model", help="a library name or a model folder")
-    mshow.add_argument("--json", action="store_true")
+    mshow.add_argument("--json", action="store_true", help="print JSON")
+    mimport = models_commands.add_parser(
+        "import", help="copy a model folder (card + weights) into your library",
+        description="Check a model folder (its card and the weights' checksum) and copy it into your model library ($WORKBENCH_MODELS, default ~/.local/share/workbench/models).",
+        epilog="examples:\n  workbench models import ~/Downloads/darcy-fno-big\n  workbench models import exported/darcy-fno --name darcy-fno-copy --force",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    mimport.add_argument("folder", type=Path, help="a model folder holding card.json and weights.safetensors")
+    mimport.add_argument("--name", help="its name in the library (default the folder's name)")
+    mimport.add_argument("--force", action="store_true", help="replace a model of the same name")
+    mimport.add_argument("--json", action="store_true", help="print JSON")
+    mexport = models_commands.add_parser(
+        "export", help="copy a library model to a folder (to share it)",
+        description="Copy a model (card + weights) out of the library. DEST: the new model folder, or an existing folder to put it in.",
+        epilog="examples:\n  workbench models export darcy-fno shared/\n  workbench models export my-fno /tmp/my-fno-v2",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    mexport.add_argument("model", help="a library name or a model folder")
+    mexport.add_argument("dest", type=Path, help="the folder to write, or an existing folder to write into")
+    mexport.add_argument("--force", action="store_true", help="replace an existing model folder there")
+    mexport.add_argument("--json", action="store_true", help="print JSON")
 
     run = commands.add_parser(
         "run",
         help="solve a case and write VTU, HDF5 and metrics.json",
         description="Solve a case file and write <solver>.vtu (a .pvd collection for a time series), "
-        "result.h5 and metrics.json into the output folder.",
+        "result.h5, metrics.json and PNG pictures of each field (and of the error for --solver both) "
+        "into the output folder. Open the VTU/PVD files in ParaView, the .h5 files with h5py.",
         epilog="examples:\n  workbench run resources/examples/darcy_unit_square.toml --out out/darcy\n"
+        "  workbench run resources/examples/darcy_unit_square.toml --out out/cmp --solver both\n"
+        "  workbench run resources/examples/nafems_t3.toml --out out/t3 --quiet\n"
         "  workbench run resources/examples/nafems_le1.toml --out out/le1 --json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -108,7 +148,64 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
     run.add_argument("--solver", default=None, help="classical, surrogate or both (compared); default: the case's solver.kind")
     run.add_argument("--json", action="store_true", help="print metrics.json to stdout")
-    run.add_argument("--quiet", action="store_true", help="no progress lines")
+    run.add_argument("--quiet", action="store_true", help="no progress bar or lines")
+
+    sweep = commands.add_parser(
+        "sweep",
+        help="run a parameter study on Dask and write its table of results",
+        description="Run a parameter study (a base case and the parameters to vary, on a grid or by random "
+        "samples; format: docs/study-format.md) on a local Dask cluster, or on an existing one with "
+        "--scheduler, and write results.csv and results.h5 (one row per sample) into the output folder. "
+        "Interrupted (Ctrl-C, a crash, a kill)? Run the same command again: finished samples are kept.",
+        epilog="examples:\n  workbench sweep resources/examples/darcy_study.toml --out out/study\n"
+        "  workbench sweep study.toml --out out/study --workers 4\n"
+        "  workbench sweep study.toml --out out/study --scheduler tcp://head-node:8786 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sweep.add_argument("study", type=Path, help="a study file (.toml)")
+    sweep.add_argument("--out", type=Path, required=True, help="output folder (created if missing; an earlier run of the study there is resumed)")
+    _dask_options(sweep, json_help="print the summary and table as JSON")
+
+    dataset = commands.add_parser("dataset", help="training data for surrogates", description="Training data for surrogates.")
+    dataset_commands = dataset.add_subparsers(dest="dataset_command", metavar="ACTION", required=True)
+    dgen = dataset_commands.add_parser(
+        "generate",
+        help="sample and solve a recipe's data set into HDF5 (on Dask, resumable)",
+        description="Sample the recipe's permeabilities, solve each with finite elements on a local Dask cluster "
+        "(or --scheduler), and write the data set (HDF5). Interrupted? Run the same command again to finish it.",
+        epilog="examples:\n  workbench dataset generate resources/datasets/darcy_dataset.toml --out out/darcy.h5\n"
+        "  workbench dataset generate recipe.toml --out data.h5 --workers 4 --chunk-size 32",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    dgen.add_argument("recipe", type=Path, help="a data set recipe (.toml)")
+    dgen.add_argument("--out", type=Path, required=True, help="the data set file (.h5); an unfinished one of the same recipe is resumed")
+    dgen.add_argument("--chunk-size", type=int, default=16, help="samples per task and per write (default 16)")
+    _dask_options(dgen, json_help="print a JSON summary")
+
+    train = commands.add_parser(
+        "train",
+        help="train a surrogate on a data set and save it with its card",
+        description="Train a neural operator (fno, ffno, mgno, unet, deeponet) on a data set file, score it on a "
+        "held-out validation split and save weights + card: into a folder (--out) or into your model library (--name).",
+        epilog="examples:\n  workbench train out/darcy.h5 --model fno --name my-fno --epochs 50\n"
+        "  workbench train out/darcy.h5 --model unet --config unet.json --out models/unet --time-budget 600\n"
+        "  workbench train out/darcy.h5 --model fno --config '{\"modes1\": 8, \"modes2\": 8, \"width\": 16}' --name small-fno",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    train.add_argument("dataset", type=Path, help="a data set file written by `workbench dataset generate`")
+    train.add_argument("--model", default="fno", help="registry name: fno, ffno, mgno, unet, deeponet (default fno)")
+    train.add_argument("--config", help="model options: a JSON/TOML file or a JSON object")
+    where = train.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", type=Path, help="the model folder to write")
+    where.add_argument("--name", help="save into your model library under this name")
+    train.add_argument("--epochs", type=int, default=50)
+    train.add_argument("--batch-size", type=int, default=16)
+    train.add_argument("--learning-rate", type=float, default=1e-3)
+    train.add_argument("--val-fraction", type=float, default=0.1, help="share of samples held out to score the model")
+    train.add_argument("--time-budget", type=float, help="stop training after this many seconds")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--json", action="store_true", help="print the card as JSON")
+    train.add_argument("--quiet", action="store_true", help="no progress bar or lines")
 
     case = commands.add_parser("case", help="check case files and print their schema", description="Check case files.")
     case_commands = case.add_subparsers(dest="case_command", metavar="ACTION", required=True)
@@ -122,13 +219,24 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("file", type=Path)
     check.add_argument("--json", action="store_true")
     check.add_argument("--mesh-out", type=Path, help="also write the case's mesh to this file")
-    case_commands.add_parser("schema", help="print the JSON schema of case files")
+    case_commands.add_parser(
+        "schema", help="print the JSON schema of case files", description="Print the JSON schema of case files (for editors and validators).",
+        epilog="example:\n  workbench case schema > case.schema.json", formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     return parser
+
+
+def _dask_options(parser: argparse.ArgumentParser, *, json_help: str) -> None:
+    """The options of every job that runs on Dask: where, how many workers, how to report."""
+    parser.add_argument("--scheduler", help="a Dask scheduler address (tcp://host:8786); default a local cluster; 'synchronous' runs in this process")
+    parser.add_argument("--workers", type=int, help="worker processes of the local cluster (default 2)")
+    parser.add_argument("--json", action="store_true", help=json_help)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or lines")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (also used by ``python -m workbench``)."""
-    from engine.errors import WorkbenchError
+    from engine.errors import Cancelled, WorkbenchError
 
     parser = _parser()
     args = parser.parse_args(argv)
@@ -138,6 +246,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         handler = _HANDLERS[(args.command, getattr(args, f"{args.command}_command", None))]
         return handler(args)
+    except Cancelled as err:
+        print(f"workbench: interrupted: {err}", file=sys.stderr)
+        return err.exit_code
     except WorkbenchError as err:
         _fail(err, getattr(args, "json", False))
         return err.exit_code
@@ -164,6 +275,74 @@ def _fail(err, as_json: bool) -> None:
 
 def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2))
+
+
+# -- progress and Ctrl-C --------------------------------------------------------------------
+class _Progress:
+    """The engine's ``progress(fraction, message)`` shown to a person: a rich progress bar when
+    stderr is a terminal, plain log lines (at most one per 10%, and every status message)
+    otherwise; nothing with ``--quiet`` or ``--json``."""
+
+    def __init__(self, args) -> None:
+        self.silent = getattr(args, "quiet", False) or getattr(args, "json", False)
+        self.bar = None
+        self.task = None
+        self.shown = -1.0
+
+    def __enter__(self) -> _Progress:
+        if not self.silent and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self.bar = Progress(
+                TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                console=Console(stderr=True), transient=False,
+            )
+            self.bar.start()
+            self.task = self.bar.add_task("starting", total=1.0)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def __call__(self, fraction: float | None, message: str) -> None:
+        if self.silent:
+            return
+        if self.bar is not None:
+            self.bar.update(self.task, description=message[:60], **({} if fraction is None else {"completed": fraction}))
+            return
+        if fraction is None or fraction >= 1.0 or fraction - self.shown >= 0.1:
+            self.shown = fraction if fraction is not None else self.shown
+            percent = "    " if fraction is None else f"{100 * fraction:3.0f}%"
+            print(f"[{percent}] {message}", file=sys.stderr, flush=True)
+
+
+class _cancel_on_sigint:
+    """Turn the first Ctrl-C (SIGINT) into the engine's cancel event, so the job stops at its next
+    check, keeps what it finished and leaves no half-written file; a second Ctrl-C interrupts at once."""
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self.cancel = threading.Event()
+        self.signal = signal
+        try:
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread (main() called from a worker): no handler
+            self.previous = None
+        return self.cancel
+
+    def _handle(self, signum, frame) -> None:
+        if self.cancel.is_set():
+            raise KeyboardInterrupt
+        self.cancel.set()
+        print("workbench: stopping (Ctrl-C again to abort at once)", file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc) -> None:
+        if self.previous is not None:
+            self.signal.signal(self.signal.SIGINT, self.previous)
 
 
 # -- mesh -----------------------------------------------------------------------------------
@@ -306,17 +485,10 @@ def _models_show(args) -> int:
 def _run(args) -> int:
     from engine.run import run_case
 
-    last = {"shown": -1.0}
-
-    def progress(fraction, message):
-        if args.quiet or args.json:
-            return
-        if fraction is None or fraction >= 1.0 or fraction - last["shown"] >= 0.1:
-            last["shown"] = fraction if fraction is not None else last["shown"]
-            percent = "    " if fraction is None else f"{100 * fraction:3.0f}%"
-            print(f"[{percent}] {message}", file=sys.stderr, flush=True)
-
-    outcome = run_case(args.case, out=args.out, solver=args.solver, progress=progress)
+    with _Progress(args) as progress, _cancel_on_sigint() as cancel:
+        outcome = run_case(args.case, out=args.out, solver=args.solver, progress=progress, cancel=cancel)
+    for note in outcome.metrics.get("notes", []):
+        print(f"workbench: note: {note}", file=sys.stderr)
     if args.json:
         _print_json(outcome.metrics)
         return 0
@@ -355,6 +527,89 @@ def _flatten(value):
             yield from _flatten(item)
         else:
             yield item
+
+
+# -- sweep, dataset, train ------------------------------------------------------------------
+def _sweep(args) -> int:
+    from engine.study import load_study
+    from engine.sweep import run_sweep
+
+    study = load_study(args.study)
+    with _Progress(args) as progress, _cancel_on_sigint() as cancel:
+        outcome = run_sweep(study, out=args.out, scheduler=args.scheduler, workers=args.workers, progress=progress, cancel=cancel)
+    if args.json:
+        _print_json(outcome.to_dict())
+    else:
+        print(f"study {study.name}: {outcome.n_done} of {outcome.n_samples} samples done, {outcome.n_failed} failed "
+              f"({outcome.n_run} solved now, {outcome.wall_time:.1f} s)")
+        for row in outcome.rows:
+            if row["status"] != "done":
+                print(f"  sample {row['sample']} failed: {row.get('error', '')}")
+        for path in outcome.files:
+            print(f"wrote {path}")
+    return 0 if outcome.n_failed == 0 else 1
+
+
+def _dataset_generate(args) -> int:
+    from engine.surrogates.datasets import generate_dataset, load_recipe
+
+    recipe = load_recipe(args.recipe)
+    with _Progress(args) as progress, _cancel_on_sigint() as cancel:
+        info = generate_dataset(recipe, args.out, scheduler=args.scheduler, workers=args.workers, chunk_size=args.chunk_size, progress=progress, cancel=cancel)
+    summary = {
+        "path": str(info.path), "n_samples": info.n_samples, "n_solved": info.n_solved, "complete": info.complete,
+        "checksum": info.checksum, "wall_time": info.wall_time, "residual_max": info.residual_max,
+    }
+    if args.json:
+        _print_json(summary)
+    else:
+        print(f"data set {recipe.name}: {info.n_samples} samples ({info.n_solved} solved now, {info.wall_time:.1f} s), "
+              f"largest residual {info.residual_max:.1e}")
+        print(f"wrote {info.path}")
+    return 0
+
+
+def _train(args) -> int:
+    import dataclasses
+
+    from engine.surrogates.fit import train_surrogate
+
+    with _Progress(args) as progress, _cancel_on_sigint() as cancel:
+        folder, card = train_surrogate(
+            args.dataset, model=args.model, config=args.config, out=args.out, name=args.name, epochs=args.epochs,
+            batch_size=args.batch_size, learning_rate=args.learning_rate, val_fraction=args.val_fraction,
+            time_budget=args.time_budget, seed=args.seed, progress=progress, cancel=cancel,
+        )
+    if args.json:
+        _print_json(dataclasses.asdict(card) | {"folder": str(folder)})
+        return 0
+    score = card.metrics.get("validation_relative_l2")
+    quality = f", validation relative L2 {score:.2%}" if isinstance(score, float) else ""
+    print(f"trained {card.model} for {card.training['epochs_run']} epochs ({card.training['stopped_reason']}){quality}")
+    print(f"wrote {folder}")
+    return 0
+
+
+def _models_import(args) -> int:
+    from engine.surrogates.library import import_model
+
+    folder = import_model(args.folder, name=args.name, replace=args.force)
+    if args.json:
+        _print_json({"name": folder.name, "folder": str(folder)})
+    else:
+        print(f"imported {folder.name} into {folder.parent}")
+    return 0
+
+
+def _models_export(args) -> int:
+    from engine.surrogates.library import export_model
+
+    folder = export_model(args.model, args.dest, replace=args.force)
+    if args.json:
+        _print_json({"folder": str(folder)})
+    else:
+        print(f"wrote {folder}")
+    return 0
 
 
 # -- case -----------------------------------------------------------------------------------
@@ -410,6 +665,11 @@ def _case_schema(args) -> int:
 
 _HANDLERS = {
     ("run", None): _run,
+    ("sweep", None): _sweep,
+    ("dataset", "generate"): _dataset_generate,
+    ("train", None): _train,
+    ("models", "import"): _models_import,
+    ("models", "export"): _models_export,
     ("models", "list"): _models_list,
     ("models", "show"): _models_show,
     ("mesh", "info"): _mesh_info,
