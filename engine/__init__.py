@@ -53,6 +53,9 @@ _EXPORTS = {
     "import_model": "engine.surrogates.library",
     "export_model": "engine.surrogates.library",
     "list_models": "engine.surrogates.library",
+    "Project": "engine.project",
+    "save_project": "engine.project",
+    "load_project": "engine.project",
     "get_solver": "engine.solvers",
     "parse_expression": "engine.expressions",
     "resource_path": "engine.resources",
@@ -87,6 +90,7 @@ if TYPE_CHECKING:
     from engine.mesh.io import read_mesh, write_mesh
     from engine.mesh.mesh import Mesh, Region
     from engine.problem import Problem
+    from engine.project import Project, load_project, save_project
     from engine.resources import resource_path
     from engine.result import Provenance, Result
     from engine.result_io import read_hdf5, write_hdf5, write_vtu

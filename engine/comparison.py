@@ -7,6 +7,7 @@ fine patch of the mesh does not count more than a coarse one.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,7 @@ from engine.fields import Field
 from engine.mesh.mesh import Mesh
 from engine.result import Result
 
-__all__ = ["Comparison", "compare", "point_weights"]
+__all__ = ["Comparison", "compare", "point_weights", "line_profile"]
 
 
 def point_weights(mesh: Mesh) -> np.ndarray:
@@ -57,7 +58,9 @@ def compare(reference: Result, candidate: Result) -> Comparison:
 
     Metrics per field: ``relative_l2`` (||c - r|| / ||r||), ``max_abs_error`` and the point
     where it occurs, ``reference_l2``; for a vector field, on its magnitude of the difference.
-    Error fields: ``<name>_error`` (candidate - reference) and ``<name>_abs_error``.
+    Error fields: ``<name>_error`` (candidate - reference), ``<name>_abs_error`` and
+    ``<name>_rel_error`` (the absolute error over the reference's largest magnitude, so that it
+    stays finite where the reference is zero, as on a Dirichlet boundary).
     """
     if candidate.mesh.n_points != reference.mesh.n_points or not np.allclose(candidate.mesh.points, reference.mesh.points):
         raise InputError("the two results live on different meshes", expected="results of the same Problem (same mesh)")
@@ -85,4 +88,44 @@ def compare(reference: Result, candidate: Result) -> Comparison:
         }
         out.errors[f"{name}_error"] = Field(f"{name}_error", diff, components=reference.fields[name].components)
         out.errors[f"{name}_abs_error"] = Field(f"{name}_abs_error", size)
+        scale = float(ref_size.max())
+        out.errors[f"{name}_rel_error"] = Field(f"{name}_rel_error", size / scale if scale > 0 else np.full_like(size, np.inf))
     return out
+
+
+def line_profile(
+    results: Mapping[str, Result], field: str, start: Sequence[float], end: Sequence[float], *, component: str = "", samples: int = 200
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Values of ``field`` along the segment ``start`` -> ``end`` for each result.
+
+    Returns the arc length of each sample and, per result label, the (linearly interpolated)
+    values there; NaN where the segment leaves the mesh. ``component`` as in
+    ``engine.visual.component_names`` (magnitude, x, y, ...). Time series give their last step.
+
+    Examples
+    --------
+    >>> from engine.mesh.geometry import build_mesh
+    >>> from engine.result import Provenance
+    >>> square = build_mesh("unit_square", size=0.25)
+    >>> r = Result(square, {"u": Field("u", square.points[:, 0])}, Provenance("x"))
+    >>> s, values = line_profile({"x": r}, "u", [0, 0.5], [1, 0.5], samples=3)
+    >>> s.tolist(), values["x"].round(12).tolist()
+    ([0.0, 0.5, 1.0], [0.0, 0.5, 1.0])
+    """
+    from engine.mesh.locate import interpolate_at_points
+    from engine.visual import scalar_values
+
+    a, b = np.asarray(start, dtype=float), np.asarray(end, dtype=float)
+    if a.shape != b.shape or a.ndim != 1:
+        raise InputError("the line's ends do not match", value=(list(start), list(end)), expected="two points with the same number of coordinates")
+    if samples < 2:
+        raise InputError("too few samples along the line", value=samples, expected="at least 2")
+    t = np.linspace(0.0, 1.0, samples)
+    points = a + t[:, None] * (b - a)
+    profiles = {}
+    for label, result in results.items():
+        f = result.field(field)
+        if f.association != "point":
+            raise InputError("only point fields can be sampled along a line", field=field, value=f.association)
+        profiles[label] = interpolate_at_points(result.mesh, scalar_values(f, component), points[:, : result.mesh.gdim])
+    return t * float(np.linalg.norm(b - a)), profiles

@@ -223,6 +223,20 @@ def _parser() -> argparse.ArgumentParser:
         "schema", help="print the JSON schema of case files", description="Print the JSON schema of case files (for editors and validators).",
         epilog="example:\n  workbench case schema > case.schema.json", formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+
+    gui = commands.add_parser(
+        "gui",
+        help="open the desktop app (also what `workbench` alone does)",
+        description="Open the desktop app, optionally on a case (.toml) or a project (.wbproj), run it, "
+        "save a screenshot of the window and exit: what docs and tests use to drive the real window.",
+        epilog="examples:\n  workbench gui resources/examples/darcy_unit_square.toml --run both\n"
+        "  workbench gui resources/examples/darcy_unit_square.toml --run both --screenshot compare.png --exit",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    gui.add_argument("target", nargs="?", type=Path, help="a case file (.toml) or a project (.wbproj) to open")
+    gui.add_argument("--run", choices=("classical", "surrogate", "both"), help="run the opened case with this solver")
+    gui.add_argument("--screenshot", type=Path, metavar="FILE", help="save a PNG of the window once the runs are done")
+    gui.add_argument("--exit", action="store_true", help="quit once the runs are done and the screenshot is saved")
     return parser
 
 
@@ -240,9 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
+    if args.command is None:  # `workbench` alone opens the app
+        args = parser.parse_args(["gui"])
     try:
         handler = _HANDLERS[(args.command, getattr(args, f"{args.command}_command", None))]
         return handler(args)
@@ -663,7 +676,15 @@ def _case_schema(args) -> int:
     return 0
 
 
+# -- gui ------------------------------------------------------------------------------------
+def _gui(args) -> int:
+    from workbench.gui.app import launch  # Qt is imported here, never by the batch commands
+
+    return launch(args.target, run=args.run, screenshot=args.screenshot, exit_when_done=args.exit)
+
+
 _HANDLERS = {
+    ("gui", None): _gui,
     ("run", None): _run,
     ("sweep", None): _sweep,
     ("dataset", "generate"): _dataset_generate,

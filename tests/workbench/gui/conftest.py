@@ -1,0 +1,46 @@
+"""Fixtures for the app's tests: a real MainWindow on the (virtual) display, with its own
+settings file, closed and its VTK views released after each test."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/workbench/gui" in str(item.fspath):
+            item.add_marker(pytest.mark.gui)
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch):
+    from PySide6 import QtCore
+
+    if not os.environ.get("DISPLAY"):  # pytest-xvfb sets it when Xvfb is installed
+        pytest.skip("no display: install Xvfb (scripts/ensure-xvfb.sh) to run the app's tests")
+
+    from workbench.gui.main_window import MainWindow
+
+    monkeypatch.setenv("WORKBENCH_MODELS", str(tmp_path / "user-models"))
+    settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+    win = MainWindow(settings=settings)
+    win.confirm_close = False
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    if win.job is not None:
+        win.job.cancel()
+        win.job.wait(30)
+    win.close()
+
+
+def wait_job(qtbot, window, timeout: float = 120.0) -> str:
+    """Wait for the window's running job to end; its outcome."""
+    if window.job is None:
+        return "none"
+    with qtbot.waitSignal(window.jobFinished, timeout=int(timeout * 1000)) as blocker:
+        pass
+    return blocker.args[1]

@@ -1,0 +1,693 @@
+"""MainWindow: menus, toolbar, dockable panels and the three views, wired to one Session.
+
+Everything slow (meshing, solving, training) runs as a ``Job`` on a worker thread, one at a
+time; its failure is shown in a dialog and the window carries on.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from engine.case.load import load_case, save_case
+from engine.case.schema import Case
+from engine.errors import WorkbenchError
+from engine.mesh.mesh import Mesh
+from engine.result import Result
+
+from workbench.gui.case_editor import CaseEditor, case_data
+from workbench.gui.case_panel import CasePanel
+from workbench.gui.mesh_panel import MeshPanel
+from workbench.gui.metrics_panel import MetricsPanel
+from workbench.gui.plots import ErrorHistogram, LinePlotPanel
+from workbench.gui.run_panel import RunPanel
+from workbench.gui.session import Session
+from workbench.gui.views import CompareView, MeshView, ResultView
+from workbench.gui.worker import Job
+
+__all__ = ["MainWindow", "MESH_FILTER", "new_case_for_mesh"]
+
+MESH_FILTER = "Meshes (*.msh *.vtu *.vtk *.xdmf *.inp *.med *.stl *.obj);;All files (*)"
+CASE_FILTER = "Cases (*.toml);;All files (*)"
+PROJECT_FILTER = "Projects (*.wbproj);;All files (*)"
+_MAX_RECENT = 8
+
+
+def new_case_for_mesh(path: Path) -> Case:
+    """A starting case on a mesh file: steady diffusion, k = 1, f = 1, no conditions yet."""
+    from engine.case.load import parse_case
+
+    data = {"version": 1, "title": path.stem, "geometry": {"file": str(path.resolve())}, "physics": {"kind": "diffusion", "k": 1.0, "f": 1.0}}
+    return parse_case(data, source=None)
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    """The workbench's window."""
+
+    jobFinished = QtCore.Signal(str, str)  # job name, outcome: "returned" | "errored" | "cancelled"
+
+    def __init__(self, settings: QtCore.QSettings | None = None, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings or QtCore.QSettings("simulation-workbench", "workbench")
+        self.session = Session(self)
+        self.editor = CaseEditor(self.session, self)
+        self.job: Job | None = None
+        self.results_case: dict[str, Any] | None = None  # the case data the current results answer
+        self.confirm_close = True
+        self.last_error: str | None = None
+        self.error_dialog: QtWidgets.QMessageBox | None = None
+        self.setWindowTitle("Simulation Workbench")
+        self.resize(1500, 920)
+        self._build_views()
+        self._build_docks()
+        self._build_actions()
+        self._build_menus()
+        self.statusBar().showMessage("Open an example (File > Open example) or a case, or pick a geometry and press Mesh.")
+        self.session.caseChanged.connect(self._case_changed)
+        self.session.meshChanged.connect(self._mesh_changed)
+        self.session.resultsChanged.connect(self._results_changed)
+        self.session.dirtyChanged.connect(self._update_title)
+        self.editor.undo_stack.cleanChanged.connect(self._update_title)
+        self._update_actions()
+
+    # -- construction --
+    def _build_views(self) -> None:
+        self.tabs = QtWidgets.QTabWidget()
+        self.mesh_view = MeshView()
+        self.result_view = ResultView()
+        self.result_choice = QtWidgets.QComboBox()
+        self.result_choice.setToolTip("which answer to show")
+        self.result_view.toolbar.insertWidget(0, self.result_choice)
+        self.result_choice.currentTextChanged.connect(self._show_result)
+        self.compare_view = CompareView()
+        self.tabs.addTab(self.mesh_view, "Mesh")
+        self.tabs.addTab(self.result_view, "Result")
+        self.tabs.addTab(self.compare_view, "Compare")
+        self.setCentralWidget(self.tabs)
+        self.compare_view.stateChanged.connect(self._compare_view_changed)
+        self.result_view.stateChanged.connect(self._result_view_changed)
+
+    def _dock(self, title: str, widget: QtWidgets.QWidget, area: QtCore.Qt.DockWidgetArea) -> QtWidgets.QDockWidget:
+        dock = QtWidgets.QDockWidget(title, self)
+        dock.setObjectName(f"dock.{title}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_docks(self) -> None:
+        self.mesh_panel = MeshPanel(self.editor)
+        self.case_panel = CasePanel(self.editor)
+        setup = QtWidgets.QTabWidget()
+        setup.addTab(self.mesh_panel, "Geometry && mesh")
+        setup.addTab(self.case_panel, "Case")
+        self.setup_tabs = setup
+        setup.setMinimumWidth(380)
+        self.setup_dock = self._dock("Setup", setup, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.metrics_panel = MetricsPanel()
+        self.metrics_dock = self._dock("Metrics", self.metrics_panel, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
+        plots = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        self.line_plot = LinePlotPanel()
+        self.histogram = ErrorHistogram()
+        plots.addWidget(self.line_plot)
+        plots.addWidget(self.histogram)
+        self.plots_dock = self._dock("Plots", plots, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
+        self.run_panel = RunPanel()
+        self.run_dock = self._dock("Run", self.run_panel, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.resizeDocks([self.run_dock], [170], QtCore.Qt.Orientation.Vertical)
+        self.resizeDocks([self.setup_dock, self.metrics_dock], [420, 380], QtCore.Qt.Orientation.Horizontal)
+        self.mesh_panel.meshRequested.connect(self.mesh_case)
+        self.mesh_panel.openMeshRequested.connect(self.open_mesh_dialog)
+        self.mesh_panel.regionSelected.connect(self.mesh_view.highlight)
+        self.mesh_panel.regionSelected.connect(lambda _: self.tabs.setCurrentWidget(self.mesh_view))
+        self.case_panel.region_table.itemSelectionChanged.connect(self._boundary_region_selected)
+        self.line_plot.lineChanged.connect(self._line_changed)
+
+    def _action(self, text: str, slot: Callable, shortcut: str | QtGui.QKeySequence | None = None, tip: str = "") -> QtGui.QAction:
+        action = QtGui.QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QtGui.QKeySequence(shortcut))
+        action.setStatusTip(tip)
+        action.setToolTip(tip or text)
+        action.triggered.connect(lambda *_: slot())
+        return action
+
+    def _build_actions(self) -> None:
+        keys = QtGui.QKeySequence.StandardKey
+        self.act_open_case = self._action("Open case...", self.open_case_dialog, keys.Open, "open a case file (.toml)")
+        self.act_open_mesh = self._action("Open mesh...", self.open_mesh_dialog, "Ctrl+M", "open a mesh file and start a case on it")
+        self.act_save_case = self._action("Save case", self.save_case, keys.Save, "save the case (.toml)")
+        self.act_save_case_as = self._action("Save case as...", self.save_case_as, keys.SaveAs)
+        self.act_open_project = self._action("Open project...", self.open_project_dialog, "Ctrl+Shift+O", "reopen a saved session: case, results and views")
+        self.act_save_project = self._action("Save project...", self.save_project_dialog, "Ctrl+Shift+P", "save case, results and view settings in one file")
+        self.act_export_vtu = self._action("Result as VTU...", self.export_vtu_dialog, tip="the shown result, for ParaView")
+        self.act_export_png = self._action("Screenshot as PNG...", self.export_png_dialog, tip="a picture of the window")
+        self.act_export_csv = self._action("Line plot as CSV...", self.export_csv_dialog, tip="the samples of the line plot")
+        self.act_quit = self._action("Quit", self.close, keys.Quit)
+        self.act_undo = self.editor.undo_stack.createUndoAction(self, "Undo")
+        self.act_undo.setShortcut(QtGui.QKeySequence(keys.Undo))
+        self.act_redo = self.editor.undo_stack.createRedoAction(self, "Redo")
+        self.act_redo.setShortcut(QtGui.QKeySequence(keys.Redo))
+        self.act_mesh = self._action("Mesh", self.mesh_case, "Ctrl+Shift+M", "mesh the case's geometry")
+        self.act_run_classical = self._action("Run classical", lambda: self.run("classical"), "F5", "solve with finite elements")
+        self.act_run_surrogate = self._action("Run surrogate", lambda: self.run("surrogate"), "F6", "answer with the chosen neural-operator surrogate")
+        self.act_run_both = self._action("Run both and compare", lambda: self.run("both"), "F7", "solve with both and compare side by side")
+        self.act_cancel = self._action("Cancel", self.cancel_job, "Esc", "stop the running job")
+        self.act_train = self._action("Train a surrogate...", self.open_training, tip="generate data with the classical solver and train a neural operator")
+        self.act_reset_camera = self._action("Reset camera", self._reset_camera, "R")
+        self.act_about = self._action("About", self._about)
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file = bar.addMenu("&File")
+        file.addAction(self.act_open_case)
+        self.examples_menu = file.addMenu("Open example")
+        self._fill_examples()
+        file.addAction(self.act_open_mesh)
+        self.recent_menu = file.addMenu("Recent files")
+        self._fill_recent()
+        file.addSeparator()
+        file.addAction(self.act_save_case)
+        file.addAction(self.act_save_case_as)
+        file.addSeparator()
+        file.addAction(self.act_open_project)
+        file.addAction(self.act_save_project)
+        file.addSeparator()
+        export = file.addMenu("Export")
+        export.addActions([self.act_export_vtu, self.act_export_png, self.act_export_csv])
+        file.addSeparator()
+        file.addAction(self.act_quit)
+        edit = bar.addMenu("&Edit")
+        edit.addActions([self.act_undo, self.act_redo])
+        run = bar.addMenu("&Run")
+        run.addActions([self.act_mesh, self.act_run_classical, self.act_run_surrogate, self.act_run_both, self.act_cancel])
+        tools = bar.addMenu("&Tools")
+        tools.addAction(self.act_train)
+        view = bar.addMenu("&View")
+        for dock in (self.setup_dock, self.metrics_dock, self.plots_dock, self.run_dock):
+            view.addAction(dock.toggleViewAction())
+        view.addAction(self.act_reset_camera)
+        bar.addMenu("&Help").addAction(self.act_about)
+        toolbar = self.addToolBar("Main")
+        toolbar.setObjectName("toolbar.main")
+        toolbar.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextOnly)
+        toolbar.addActions([self.act_open_case, self.act_open_mesh, self.act_save_case])
+        toolbar.addSeparator()
+        toolbar.addActions([self.act_mesh, self.act_run_classical, self.act_run_surrogate, self.act_run_both, self.act_cancel])
+        toolbar.addSeparator()
+        toolbar.addActions([self.act_undo, self.act_redo])
+
+    def _fill_examples(self) -> None:
+        from engine.resources import resources_dir
+
+        self.examples_menu.clear()
+        for path in sorted((resources_dir() / "examples").glob("*.toml")):
+            try:
+                title = load_case(path).title or path.stem
+            except WorkbenchError:
+                continue
+            action = self.examples_menu.addAction(f"{title}  ({path.name})")
+            action.setData(str(path))
+            action.triggered.connect(lambda *_, p=path: self.open_case(p))
+
+    # -- recent files --
+    def recent_files(self) -> list[str]:
+        value = self.settings.value("recent", [])
+        if isinstance(value, str):
+            value = [value]
+        return [v for v in (value or []) if isinstance(v, str)]
+
+    def _remember(self, path: Path) -> None:
+        recent = [str(path.resolve())] + [p for p in self.recent_files() if p != str(path.resolve())]
+        self.settings.setValue("recent", recent[:_MAX_RECENT])
+        self._fill_recent()
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        recent = self.recent_files()
+        if not recent:
+            self.recent_menu.addAction("(none yet)").setEnabled(False)
+        for p in recent:
+            action = self.recent_menu.addAction(p)
+            action.triggered.connect(lambda *_, p=p: self.open_path(Path(p)))
+
+    # -- opening and saving --
+    def open_path(self, path: Path) -> bool:
+        """Open a case (.toml), a project (.wbproj) or a mesh file, by suffix."""
+        if path.suffix == ".toml":
+            return self.open_case(path)
+        if path.suffix == ".wbproj":
+            return self.open_project(path)
+        return self.open_mesh(path)
+
+    def _may_discard(self) -> bool:
+        """Ask before the current case's unsaved edits are dropped."""
+        if not self.session.dirty or not self.confirm_close:
+            return True
+        answer = QtWidgets.QMessageBox.question(
+            self, "Unsaved changes", "The current case or results have unsaved changes. Save them as a project first?",
+            QtWidgets.QMessageBox.StandardButton.Save | QtWidgets.QMessageBox.StandardButton.Discard | QtWidgets.QMessageBox.StandardButton.Cancel,
+        )
+        if answer == QtWidgets.QMessageBox.StandardButton.Save:
+            return self.save_project_dialog()
+        return answer == QtWidgets.QMessageBox.StandardButton.Discard
+
+    def open_case(self, path: str | Path, *, mesh: bool = True) -> bool:
+        if not self._may_discard():
+            return False
+        try:
+            case = load_case(path)
+        except WorkbenchError as err:
+            self.show_error(f"Cannot open {path}", err)
+            return False
+        self._start_document(case)
+        self._remember(Path(path))
+        self.statusBar().showMessage(f"opened {path}")
+        if mesh:
+            self.mesh_case()
+        return True
+
+    def _start_document(self, case: Case | None, results: dict[str, Result] | None = None) -> None:
+        self.session.project_path = None
+        self.session.set_mesh(None)
+        self.editor.load(case)
+        self.results_case = case_data(case) if case is not None and results else None
+        self.session.set_results(results or {}, replace=True)
+        self.line_plot.start_edit.clear()
+        self.line_plot.end_edit.clear()
+        self.session.set_dirty(False)
+        self.tabs.setCurrentWidget(self.mesh_view)
+
+    def open_mesh(self, path: str | Path) -> bool:
+        if not self._may_discard():
+            return False
+        path = Path(path)
+        try:
+            case = new_case_for_mesh(path)
+        except WorkbenchError as err:
+            self.show_error(f"Cannot open {path}", err)
+            return False
+        self._start_document(case)
+        self._remember(path)
+        self.mesh_case()
+        self.setup_tabs.setCurrentWidget(self.mesh_panel)
+        return True
+
+    def save_case(self) -> bool:
+        if self.session.case is None:
+            return False
+        source = self.editor.source
+        if source is None or not Path(source).suffix == ".toml":
+            return self.save_case_as()
+        return self._write_case(Path(source))
+
+    def save_case_as(self) -> bool:
+        if self.session.case is None:
+            return False
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save case", str(self.editor.source or "case.toml"), CASE_FILTER)
+        return bool(path) and self._write_case(Path(path))
+
+    def _write_case(self, path: Path) -> bool:
+        case = self.session.case
+        try:
+            # Paths inside the case are relative to its file: keep them pointing at the same files.
+            if case.geometry.file is not None:
+                absolute = str(case.resolve(case.geometry.file).resolve())
+                self.editor.edit("mesh file path", lambda d: d["geometry"].__setitem__("file", absolute))
+                case = self.session.case
+            save_case(case, path)
+        except WorkbenchError as err:
+            self.show_error(f"Cannot save {path}", err)
+            return False
+        self.editor.source = path
+        self.session.set_case(case.with_source(path), dirty=False)
+        self.editor.undo_stack.setClean()
+        self._remember(path)
+        self.statusBar().showMessage(f"saved {path}")
+        return True
+
+    def project_view_state(self) -> dict[str, Any]:
+        line = self.line_plot.line()
+        return {
+            "tab": self.tabs.currentIndex(),
+            "result_label": self.result_choice.currentText(),
+            "result_view": self.result_view.state(),
+            "compare_view": self.compare_view.state(),
+            "line": [line[0].tolist(), line[1].tolist()] if line else None,
+            "selected_region": self.mesh_view.region,
+        }
+
+    def save_project(self, path: str | Path) -> bool:
+        from engine.project import Project, save_project
+
+        path = Path(path)
+        try:
+            save_project(Project(case=self.session.case, results=self.session.results, view=self.project_view_state()), path)
+        except WorkbenchError as err:
+            self.show_error(f"Cannot save the project {path}", err)
+            return False
+        self.session.project_path = path
+        self.session.set_dirty(False)
+        self._remember(path)
+        self.statusBar().showMessage(f"saved project {path}")
+        return True
+
+    def save_project_dialog(self) -> bool:
+        start = str(self.session.project_path or Path.cwd() / "session.wbproj")
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save project", start, PROJECT_FILTER)
+        if not path:
+            return False
+        if not path.endswith(".wbproj"):
+            path += ".wbproj"
+        return self.save_project(path)
+
+    def open_project(self, path: str | Path) -> bool:
+        from engine.project import load_project
+
+        if not self._may_discard():
+            return False
+        path = Path(path)
+        try:
+            project = load_project(path)
+        except WorkbenchError as err:
+            self.show_error(f"Cannot open the project {path}", err)
+            return False
+        self._start_document(project.case, project.results)
+        any_result = next(iter(project.results.values()), None)
+        if any_result is not None:
+            self.session.set_mesh(any_result.mesh, project.case)
+        self.session.project_path = path
+        self._restore_view(project.view)
+        self.session.set_dirty(False)
+        self._remember(path)
+        self.statusBar().showMessage(f"opened project {path}")
+        if any_result is None and project.case is not None:
+            self.mesh_case()
+        return True
+
+    def _restore_view(self, view: dict[str, Any]) -> None:
+        line = view.get("line")
+        if line:
+            self.line_plot.set_line(*line)
+        if view.get("result_label") and self.result_choice.findText(view["result_label"]) >= 0:
+            self.result_choice.setCurrentText(view["result_label"])
+        self.result_view.restore(view.get("result_view", {}))
+        self.compare_view.restore(view.get("compare_view", {}))
+        if view.get("selected_region") and self.session.mesh is not None and view["selected_region"] in self.session.mesh.regions:
+            self.mesh_panel.select_region(view["selected_region"])
+        if isinstance(view.get("tab"), int):
+            self.tabs.setCurrentIndex(view["tab"])
+
+    def open_case_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open case", "", CASE_FILTER)
+        if path:
+            self.open_case(path)
+
+    def open_mesh_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open mesh", "", MESH_FILTER)
+        if path:
+            self.open_mesh(path)
+
+    def open_project_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open project", "", PROJECT_FILTER)
+        if path:
+            self.open_project(path)
+
+    # -- export --
+    def current_result(self) -> Result | None:
+        return self.session.results.get(self.result_choice.currentText())
+
+    def export_vtu(self, path: str | Path) -> list[Path]:
+        from engine.result_io import write_vtu
+
+        result = self.current_result()
+        if result is None:
+            raise WorkbenchError("no result to export", expected="run a solver first")
+        return write_vtu(result, path)
+
+    def export_vtu_dialog(self) -> None:
+        if self.current_result() is None:
+            self.statusBar().showMessage("no result to export yet: run a solver first")
+            return
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export result", f"{self.result_choice.currentText()}.vtu", "VTK unstructured grid (*.vtu)")
+        if path:
+            try:
+                files = self.export_vtu(path)
+                self.statusBar().showMessage(f"wrote {files[0]}")
+            except WorkbenchError as err:
+                self.show_error("Cannot export", err)
+
+    def screenshot(self, path: str | Path) -> Path:
+        """Save a PNG of the whole window (the VTK views rendered first)."""
+        from engine.atomic import atomic_path
+
+        for view in (self.mesh_view, self.result_view, self.compare_view):
+            if view.isVisible():
+                view.plotter.render()
+        QtWidgets.QApplication.processEvents()
+        image = self.grab()
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            if not image.save(str(tmp), "PNG"):
+                raise WorkbenchError("cannot write the screenshot", source=path)
+        return path
+
+    def export_png_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save screenshot", "workbench.png", "PNG image (*.png)")
+        if path:
+            try:
+                self.statusBar().showMessage(f"wrote {self.screenshot(path)}")
+            except WorkbenchError as err:
+                self.show_error("Cannot save the screenshot", err)
+
+    def export_csv_dialog(self) -> None:
+        if self.line_plot.distance is None:
+            self.statusBar().showMessage("no line plot yet: run a solver, then place a line in the Plots panel")
+            return
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export line plot", "line.csv", "CSV (*.csv)")
+        if path:
+            try:
+                self.line_plot.export_csv(path)
+                self.statusBar().showMessage(f"wrote {path}")
+            except WorkbenchError as err:
+                self.show_error("Cannot export", err)
+
+    # -- jobs --
+    def start_job(self, name: str, fn: Callable[[Callable, threading.Event], Any], on_returned: Callable[[Any], None]) -> Job | None:
+        """Run ``fn`` on a worker; one job at a time."""
+        if self.job is not None:
+            self.statusBar().showMessage(f"busy with {self.job.name}: wait for it or cancel it first")
+            return None
+        job = Job(name, fn, self)
+        self.job = job
+        self.run_panel.attach(job)
+        job.returned.connect(lambda value, name=name: self._deliver(name, on_returned, value))
+        job.errored.connect(lambda exc, name=name: self.show_error(f"{name} failed", exc))
+        job.cancelled.connect(lambda name=name: self.statusBar().showMessage(f"{name} cancelled; earlier results are kept"))
+        job.finished.connect(lambda job=job: self._job_done(job))
+        self._update_actions()
+        job.start()
+        self.statusBar().showMessage(f"{name}...")
+        return job
+
+    def _deliver(self, name: str, on_returned: Callable[[Any], None], value: Any) -> None:
+        try:
+            on_returned(value)
+        except Exception as exc:  # showing a result must not take the window down either
+            import traceback
+
+            exc.traceback_text = traceback.format_exc()  # type: ignore[attr-defined]
+            self.show_error(f"{name}: the result could not be shown", exc)
+
+    def _job_done(self, job: Job) -> None:
+        self.job = None
+        self._update_actions()
+        self.jobFinished.emit(job.name, job.outcome or "errored")
+
+    def cancel_job(self) -> None:
+        if self.job is not None:
+            self.run_panel.cancel()
+
+    def _update_actions(self) -> None:
+        busy = self.job is not None
+        has_case = self.session.case is not None
+        for action in (self.act_mesh, self.act_run_classical, self.act_run_surrogate, self.act_run_both):
+            action.setEnabled(has_case and not busy)
+        self.act_train.setEnabled(not busy)
+        self.act_cancel.setEnabled(busy)
+        self.mesh_panel.set_busy(busy)
+        has_surrogate = has_case and self.session.case.solver.surrogate is not None
+        self.act_run_surrogate.setEnabled(has_case and not busy and has_surrogate)
+        self.act_run_both.setEnabled(has_case and not busy and has_surrogate)
+        if has_case and not has_surrogate:
+            tip = "pick a surrogate model in Case > Solver first"
+            self.act_run_surrogate.setToolTip(tip)
+            self.act_run_both.setToolTip(tip)
+
+    def mesh_case(self) -> Job | None:
+        case = self.session.case
+        if case is None:
+            return None
+        from engine.problem import build_case_mesh
+
+        def work(progress, cancel):
+            progress(None, "meshing " + (case.geometry.kind or Path(case.geometry.file).name))
+            return build_case_mesh(case)
+
+        def done(mesh: Mesh) -> None:
+            if self.session.case is not None and self.session.case.geometry == case.geometry and self.session.case.mesh == case.mesh:
+                self.session.set_mesh(mesh, case)
+            self.tabs.setCurrentWidget(self.mesh_view)
+            self.statusBar().showMessage(f"meshed: {mesh.n_points} points, {mesh.n_cells} cells")
+
+        return self.start_job("mesh", work, done)
+
+    def run(self, which: str) -> Job | None:
+        """Run ``"classical"``, ``"surrogate"`` or ``"both"`` (then compare) on the current case."""
+        case = self.session.case
+        if case is None:
+            self.statusBar().showMessage("open or set up a case first")
+            return None
+        names = ["classical", "surrogate"] if which == "both" else [which]
+        mesh = self.session.mesh_for(case)
+
+        def work(progress, cancel):
+            from engine.problem import Problem
+            from engine.solvers import get_solver
+
+            problem = Problem.from_case(case, mesh=mesh) if mesh is not None else None
+            if problem is None:
+                progress(None, "meshing")
+                problem = Problem.from_case(case)
+            results = {}
+            for i, label in enumerate(names):
+                def sub(fraction, message, i=i, label=label):
+                    progress(None if fraction is None else (i + fraction) / len(names), f"{label}: {message}")
+
+                results[label] = get_solver(label).solve(problem, progress=sub, cancel=cancel)
+            return problem.mesh, results
+
+        def done(value) -> None:
+            new_mesh, results = value
+            if self.session.mesh_for(case) is None:
+                self.session.set_mesh(new_mesh, case)
+            same_case = self.results_case == case_data(case)
+            self.results_case = case_data(case)
+            self.session.set_results(results, replace=which == "both" or not same_case)
+            self.result_choice.setCurrentText(names[0])
+            self.tabs.setCurrentWidget(self.compare_view if which == "both" else self.result_view)
+            self.statusBar().showMessage(self.metrics_panel.headline.text().replace("<b>", "").replace("</b>", ""))
+
+        return self.start_job(f"{which} run" if which != "both" else "run both and compare", work, done)
+
+    def show_error(self, title: str, error: BaseException | str) -> None:
+        """Say what went wrong in a dialog (non-blocking) and in the log; the app carries on."""
+        text = str(error)
+        self.last_error = text
+        self.run_panel.append(f"error: {title}: {text}")
+        self.statusBar().showMessage(f"{title}: {text}")
+        dialog = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Critical, title, text, QtWidgets.QMessageBox.StandardButton.Ok, self)
+        if not isinstance(error, WorkbenchError) and hasattr(error, "traceback_text"):
+            dialog.setInformativeText("This looks like a bug of the workbench; the details hold the traceback.")
+            dialog.setDetailedText(error.traceback_text)
+        dialog.setObjectName("error_dialog")
+        dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.error_dialog = dialog
+        dialog.open()
+
+    # -- session -> widgets --
+    def _case_changed(self, case: Case | None) -> None:
+        self._update_actions()
+        self._update_title()
+
+    def _mesh_changed(self, mesh: Mesh | None) -> None:
+        self.mesh_view.set_mesh(mesh)
+
+    def _results_changed(self) -> None:
+        results = self.session.results
+        keep = self.result_choice.currentText()
+        self.result_choice.blockSignals(True)
+        self.result_choice.clear()
+        self.result_choice.addItems(list(results))
+        if keep in results:
+            self.result_choice.setCurrentText(keep)
+        self.result_choice.blockSignals(False)
+        self._show_result(self.result_choice.currentText())
+        comparison = self.session.comparison
+        self.compare_view.set_comparison(results.get("classical"), results.get("surrogate"), comparison, self.session.comparison_error)
+        self.metrics_panel.show_results(results, comparison, self.session.comparison_error)
+        self._compare_view_changed()
+
+    def _show_result(self, label: str) -> None:
+        self.result_view.set_result(self.session.results.get(label), label)
+        if self.session.comparison is None:
+            self._result_view_changed()
+
+    def _result_view_changed(self) -> None:
+        if self.session.comparison is None and self.result_view.result is not None:
+            self.line_plot.set_results({self.result_view.label: self.result_view.result}, self.result_view.field_name, self.result_view.component)
+            self.histogram.set_values(None)
+
+    def _compare_view_changed(self) -> None:
+        values = self.compare_view.values()
+        if values is None:
+            if not self.session.results:
+                self.line_plot.set_results({}, "")
+                self.histogram.set_values(None)
+            return
+        self.line_plot.set_results({k: self.session.results[k] for k in ("classical", "surrogate")},
+                                   self.compare_view.field_name, self.compare_view.component)
+        self.histogram.set_values(values["error"], f"{self.compare_view.field_name} {self.compare_view.error_mode} error")
+
+    def _line_changed(self, start, end) -> None:
+        for view in (self.result_view, self.compare_view):
+            view.show_line(start, end)
+
+    def _boundary_region_selected(self) -> None:
+        name = self.case_panel.selected_region()
+        if name is not None and self.session.mesh is not None and name in self.session.mesh.regions:
+            self.mesh_view.highlight(name)
+
+    def _reset_camera(self) -> None:
+        view = self.tabs.currentWidget()
+        if hasattr(view, "reset_camera"):
+            view.reset_camera()
+
+    def _update_title(self, *_: Any) -> None:
+        case = self.session.case
+        name = (case.title or (case.source.name if case.source else "untitled")) if case else "no case"
+        star = " *" if self.session.dirty or not self.editor.undo_stack.isClean() else ""
+        self.setWindowTitle(f"{name}{star} - Simulation Workbench")
+
+    def _about(self) -> None:
+        from engine._version import __version__
+
+        QtWidgets.QMessageBox.about(self, "Simulation Workbench", f"Simulation Workbench {__version__}\n"
+                                    "Finite elements and neural-operator surrogates, side by side.")
+
+    def open_training(self) -> None:
+        from workbench.gui.training_dialog import TrainingDialog
+
+        dialog = TrainingDialog(self)
+        dialog.modelSaved.connect(lambda _: self.case_panel.reload_models())
+        dialog.show()
+        self.training_dialog = dialog
+
+    # -- closing --
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:
+        if not self._may_discard():
+            event.ignore()
+            return
+        if self.job is not None:
+            self.job.cancel()
+            self.job.wait(10.0)
+        for view in (self.mesh_view, self.result_view, self.compare_view):
+            view.close_view()
+        dialog = getattr(self, "training_dialog", None)
+        if dialog is not None:
+            dialog.close()
+        event.accept()
+

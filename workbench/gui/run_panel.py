@@ -1,0 +1,83 @@
+"""RunPanel: the running job's progress bar, Cancel, and the log of every job."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from workbench.gui.worker import Job
+
+__all__ = ["RunPanel"]
+
+
+class RunPanel(QtWidgets.QWidget):
+    """Shows one job at a time (the window runs one at a time) and keeps a log of all."""
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        row = QtWidgets.QHBoxLayout()
+        self.status = QtWidgets.QLabel("idle")
+        self.progress = QtWidgets.QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("")
+        self.cancel_button = QtWidgets.QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.setToolTip("stop the running job at its next check; earlier results stay")
+        row.addWidget(self.status)
+        row.addWidget(self.progress, 1)
+        row.addWidget(self.cancel_button)
+        layout.addLayout(row)
+        self.log = QtWidgets.QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(5000)
+        self.log.setFont(QtGui.QFontDatabase.systemFont(QtGui.QFontDatabase.SystemFont.FixedFont))
+        layout.addWidget(self.log, 1)
+        self.job: Job | None = None
+        self.cancel_button.clicked.connect(self.cancel)
+
+    def attach(self, job: Job) -> None:
+        """Follow ``job``: its progress, log lines and end."""
+        self.job = job
+        self.status.setText(job.name)
+        self.progress.setRange(0, 0)  # busy until the first fraction arrives
+        self.progress.setFormat("")
+        self.cancel_button.setEnabled(True)
+        job.progress.connect(self._progress)
+        job.log.connect(self.append)
+        job.finished.connect(lambda job=job: self._finished(job))
+
+    def append(self, line: str) -> None:
+        self.log.appendPlainText(f"{time.strftime('%H:%M:%S')}  {line}")
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.cancel_button.setEnabled(False)
+            self.status.setText(f"{self.job.name}: cancelling...")
+
+    def _progress(self, fraction: float | None, message: str) -> None:
+        if fraction is None:
+            self.progress.setRange(0, 0)
+        else:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * max(0.0, min(1.0, fraction))))
+        self.progress.setFormat(message[:80])
+
+    def _finished(self, job: Job) -> None:
+        if job is not self.job:
+            return
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(1000 if job.wall_time is not None else 0)
+        self.cancel_button.setEnabled(False)
+        self.status.setText("idle")
+        self.progress.setFormat(f"{job.name}: {job.wall_time or 0:.2f} s")
+        self.job = None
+
+    @QtCore.Slot()
+    def clear(self) -> None:
+        self.log.clear()

@@ -1,0 +1,91 @@
+"""Session: what the window is working on, as engine objects, with a signal per change.
+
+The engine owns the data (Case, Mesh, Result, Comparison); the session only says which ones are
+current and tells the widgets when that changes. Widgets never keep their own copies.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6 import QtCore
+
+from engine.case.schema import Case
+from engine.comparison import Comparison, compare
+from engine.mesh.mesh import Mesh
+from engine.result import Result
+
+__all__ = ["Session", "mesh_key"]
+
+
+def mesh_key(case: Case) -> str:
+    """What decides a case's mesh: its geometry and mesh options (a mesh file: its path)."""
+    if case.geometry.file is not None:
+        return f"file:{case.resolve(case.geometry.file).resolve()}"
+    return case.geometry.model_dump_json() + case.mesh.model_dump_json()
+
+
+class Session(QtCore.QObject):
+    """The current case, its mesh, results by solver label and their comparison."""
+
+    caseChanged = QtCore.Signal(object)  # Case | None
+    meshChanged = QtCore.Signal(object)  # Mesh | None
+    resultsChanged = QtCore.Signal()
+    dirtyChanged = QtCore.Signal(bool)
+
+    def __init__(self, parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        self.case: Case | None = None
+        self.mesh: Mesh | None = None
+        self._mesh_key: str | None = None
+        self.results: dict[str, Result] = {}
+        self.comparison: Comparison | None = None
+        self.comparison_error: str | None = None
+        self.project_path: Path | None = None
+        self.dirty = False
+
+    # -- case and mesh --
+    def set_case(self, case: Case | None, *, dirty: bool = True) -> None:
+        """Make ``case`` current; results of an earlier case are kept until the next run."""
+        self.case = case
+        if case is not None and self.mesh is not None and mesh_key(case) != self._mesh_key:
+            self.set_mesh(None)
+        self.caseChanged.emit(case)
+        self.set_dirty(dirty)
+
+    def set_mesh(self, mesh: Mesh | None, case: Case | None = None) -> None:
+        """Make ``mesh`` current (the mesh of ``case``, default the current case)."""
+        self.mesh = mesh
+        owner = case or self.case
+        self._mesh_key = mesh_key(owner) if mesh is not None and owner is not None else None
+        self.meshChanged.emit(mesh)
+
+    def mesh_for(self, case: Case) -> Mesh | None:
+        """The current mesh if it is ``case``'s mesh (so a run need not mesh again)."""
+        return self.mesh if self.mesh is not None and self._mesh_key == mesh_key(case) else None
+
+    # -- results --
+    def set_results(self, results: dict[str, Result], *, replace: bool = False) -> None:
+        """Add (or with ``replace``, set) results by label; recompare when both answers are there."""
+        self.results = dict(results) if replace else {**self.results, **results}
+        self.comparison, self.comparison_error = None, None
+        reference, candidate = self.results.get("classical"), self.results.get("surrogate")
+        if reference is not None and candidate is not None:
+            try:
+                self.comparison = compare(reference, candidate)
+            except Exception as exc:  # e.g. results of two different meshes: say why, keep both
+                self.comparison_error = str(exc)
+        self.resultsChanged.emit()
+        self.set_dirty(True)
+
+    def clear_results(self) -> None:
+        self.set_results({}, replace=True)
+
+    def set_dirty(self, dirty: bool) -> None:
+        if dirty != self.dirty:
+            self.dirty = dirty
+            self.dirtyChanged.emit(dirty)
+
+    def summary(self) -> dict[str, Any]:
+        return {"case": self.case.title if self.case else None, "mesh": repr(self.mesh), "results": list(self.results)}
