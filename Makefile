@@ -24,10 +24,15 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# The main job. Until the desktop app lands, this is batch mode on the shipped Darcy example:
-# finite elements and the shipped surrogate, compared; VTU, HDF5 and metrics.json in $(OUT)/darcy.
+# The main job: the desktop app when there is a display; without one, batch mode on the shipped
+# Darcy example (finite elements and the shipped surrogate, compared; files in $(OUT)/darcy).
 run: setup
-	$(BIN)/workbench run resources/examples/darcy_unit_square.toml --out $(OUT)/darcy --solver both
+	@if [ -n "$${DISPLAY:-}$${WAYLAND_DISPLAY:-}" ]; then \
+		$(BIN)/workbench gui; \
+	else \
+		echo "make run: no display, so batch mode on the Darcy example (the app needs a screen, or: xvfb-run -a make run)"; \
+		$(BIN)/workbench run resources/examples/darcy_unit_square.toml --out $(OUT)/darcy --solver both; \
+	fi
 
 test: setup
 	@scripts/ensure-xvfb.sh

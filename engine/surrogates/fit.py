@@ -22,7 +22,7 @@ import hashlib
 import json
 import threading
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,7 @@ def train_surrogate(
     time_budget: float | None = None,
     seed: int = 0,
     progress: ProgressCallback | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
     cancel: threading.Event | None = None,
 ):
     """Train ``model`` on a data set file and save it as a model folder (weights + card).
@@ -91,6 +92,9 @@ def train_surrogate(
         also what the card's ``validation_relative_l2`` is measured on.
     progress, cancel
         As everywhere in the engine; a cancelled training saves nothing.
+    on_epoch
+        ``on_epoch(record)`` after every epoch with its losses (``epoch``, ``train_loss``,
+        ``val_loss``, ``lr``, ``seconds``): what live loss curves draw.
 
     Returns
     -------
@@ -125,6 +129,7 @@ def train_surrogate(
         seed=seed,
         time_budget=time_budget,
         progress=progress,
+        on_epoch=on_epoch,
         cancel=cancel,
     )
     val = data.torch_dataset(val_ids) if len(val_ids) else None

@@ -91,6 +91,7 @@ class CoefficientEdit(QtWidgets.QLineEdit):
     def set_value(self, value: Any) -> None:
         self.blockSignals(True)
         self.setText(coefficient_text(value))
+        self.setCursorPosition(0)
         self.setReadOnly(isinstance(value, dict))  # a field read from a file: edit the case file
         self.blockSignals(False)
         self._mark("")

@@ -37,6 +37,17 @@ PROJECT_FILTER = "Projects (*.wbproj);;All files (*)"
 _MAX_RECENT = 8
 
 
+def new_case() -> Case:
+    """A starting case: the unit square, steady diffusion with k = 1, f = 1 and u = 0 around it."""
+    from engine.case.load import parse_case
+
+    return parse_case({
+        "version": 1, "title": "new case", "geometry": {"kind": "unit_square"},
+        "physics": {"kind": "diffusion", "k": 1.0, "f": 1.0},
+        "boundary": [{"region": ["left", "right", "bottom", "top"], "type": "dirichlet", "value": 0.0}],
+    })
+
+
 def new_case_for_mesh(path: Path) -> Case:
     """A starting case on a mesh file: steady diffusion, k = 1, f = 1, no conditions yet."""
     from engine.case.load import parse_case
@@ -137,6 +148,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _build_actions(self) -> None:
         keys = QtGui.QKeySequence.StandardKey
+        self.act_new_case = self._action("New case", self.new_case, keys.New, "start a case on a built-in geometry")
         self.act_open_case = self._action("Open case...", self.open_case_dialog, keys.Open, "open a case file (.toml)")
         self.act_open_mesh = self._action("Open mesh...", self.open_mesh_dialog, "Ctrl+M", "open a mesh file and start a case on it")
         self.act_save_case = self._action("Save case", self.save_case, keys.Save, "save the case (.toml)")
@@ -163,6 +175,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _build_menus(self) -> None:
         bar = self.menuBar()
         file = bar.addMenu("&File")
+        file.addAction(self.act_new_case)
         file.addAction(self.act_open_case)
         self.examples_menu = file.addMenu("Open example")
         self._fill_examples()
@@ -194,6 +207,13 @@ class MainWindow(QtWidgets.QMainWindow):
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("toolbar.main")
         toolbar.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextOnly)
+        examples = QtWidgets.QToolButton()
+        examples.setText("Open example")
+        examples.setToolTip("the shipped example cases")
+        examples.setMenu(self.examples_menu)
+        examples.setPopupMode(QtWidgets.QToolButton.ToolButtonPopupMode.InstantPopup)
+        examples.setObjectName("toolbar.examples")
+        toolbar.addWidget(examples)
         toolbar.addActions([self.act_open_case, self.act_open_mesh, self.act_save_case])
         toolbar.addSeparator()
         toolbar.addActions([self.act_mesh, self.act_run_classical, self.act_run_surrogate, self.act_run_both, self.act_cancel])
@@ -280,6 +300,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.line_plot.end_edit.clear()
         self.session.set_dirty(False)
         self.tabs.setCurrentWidget(self.mesh_view)
+
+    def new_case(self) -> bool:
+        if not self._may_discard():
+            return False
+        self._start_document(new_case())
+        self.setup_tabs.setCurrentWidget(self.mesh_panel)
+        self.mesh_case()
+        return True
 
     def open_mesh(self, path: str | Path) -> bool:
         if not self._may_discard():
@@ -604,7 +632,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._update_title()
 
     def _mesh_changed(self, mesh: Mesh | None) -> None:
-        self.mesh_view.set_mesh(mesh)
+        self.mesh_view.set_mesh(mesh, welcome=self.session.case is None)
 
     def _results_changed(self) -> None:
         results = self.session.results

@@ -99,7 +99,9 @@ class MetricsPanel(QtWidgets.QWidget):
         labels = list(results)
         names = sorted({p for r in results.values() for p in r.probes})
         for probe in names:
-            fields = sorted({f for r in results.values() if probe in r.probes for f in r.probes[probe].values})
+            readings = [set(r.probes[probe].values) for r in results.values() if probe in r.probes]
+            shared = set.intersection(*readings) if readings else set()
+            fields = sorted(shared) + sorted(set.union(*readings) - shared if readings else set())  # compared first
             for field in fields:
                 def get(r):
                     if r is None or probe not in r.probes or field not in r.probes[probe].values:

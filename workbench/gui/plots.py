@@ -141,6 +141,7 @@ class ErrorHistogram(QtWidgets.QWidget):
         self.plot.clear()
         self.counts = self.edges = None
         if values is None or len(values) == 0:
+            self.plot.setLabel("bottom", "error (run both to compare)")
             return
         finite = values[np.isfinite(values)]
         self.counts, self.edges = np.histogram(finite, bins=min(60, max(10, int(np.sqrt(len(finite))))))

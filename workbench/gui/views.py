@@ -27,6 +27,14 @@ ERROR_MODES = {
     "relative": "|error| / max |reference|",
     "signed": "error (candidate - reference)",
 }
+WELCOME = (
+    "Welcome to the Simulation Workbench.\n\n"
+    "1. Open an example: toolbar > Open example > Darcy flow (or File > Open example),\n"
+    "   or open your own case (.toml) or mesh file.\n"
+    "   Or start from scratch: File > New case, then pick a built-in geometry.\n"
+    "2. Check the geometry and mesh, then the case (physics, boundary conditions, solver) on the left.\n"
+    "3. Run > Run both and compare: finite elements, surrogate and their error, side by side.\n"
+)
 _CMAP = "viridis"
 _ERROR_CMAP = "inferno"
 
@@ -149,14 +157,18 @@ class MeshView(_VtkView):
         super().__init__(parent)
         self.mesh: Mesh | None = None
         self.region: str | None = None
-        self.caption = QtWidgets.QLabel("No mesh yet: choose a geometry and press Mesh, or open a mesh file.")
+        self.caption = QtWidgets.QLabel("")
         self.toolbar.addWidget(self.caption, 1)
+        self.set_mesh(None)
 
-    def set_mesh(self, mesh: Mesh | None) -> None:
+    def set_mesh(self, mesh: Mesh | None, *, welcome: bool = True) -> None:
+        """Show ``mesh``; with none, say how to get one (and, with ``welcome``, how to start)."""
         self.mesh, self.region = mesh, None
         self.plotter.clear_actors()
         if mesh is None:
             self.caption.setText("No mesh yet: choose a geometry and press Mesh, or open a mesh file.")
+            if welcome:
+                self.plotter.add_text(WELCOME, position="upper_left", font_size=12, color="#1f2933", name="welcome")
             self.plotter.render()
             return
         grid = to_grid(mesh)

@@ -2,16 +2,21 @@
 
 A job is a plain function ``fn(progress, cancel) -> value`` written against the engine's
 conventions (a ``progress(fraction, message)`` callback and a ``threading.Event``). ``Job`` runs
-it on a Python thread and turns both into Qt signals, emitted in the GUI thread:
+it on a Python thread and turns what it reports into Qt signals in the GUI thread:
 
-    started -> progress(fraction, message)* / log(line)* -> returned(value) | errored(exc) | cancelled -> finished
+    started -> progress(fraction, message)* / log(line)* / yielded(value)* -> returned(value) | errored(exc) | cancelled -> finished
 
-The GUI thread only draws; the job never touches a widget. Exceptions never escape the thread:
-a ``Cancelled`` becomes ``cancelled``, anything else ``errored`` with the exception.
+The worker thread never touches a Qt object: it puts events on a queue that a timer in the GUI
+thread drains, so no signal crosses threads (PySide6 has had reference-counting bugs in exactly
+that path). ``progress.yielded(value)`` sends intermediate values (an epoch's losses).
+Exceptions never escape the thread: a ``Cancelled`` becomes ``cancelled``, anything else
+``errored`` with the exception and its traceback.
 """
 
 from __future__ import annotations
 
+import math
+import queue
 import threading
 import time
 import traceback
@@ -22,9 +27,30 @@ from PySide6 import QtCore
 
 from engine.errors import Cancelled
 
-__all__ = ["Job", "JobFunction"]
+__all__ = ["Job", "JobFunction", "Reporter"]
 
-JobFunction = Callable[[Callable[[float | None, str], None], threading.Event], Any]
+JobFunction = Callable[["Reporter", threading.Event], Any]
+_POLL_MS = 25
+
+
+class Reporter:
+    """The ``progress`` a job function gets: call it as ``progress(fraction, message)``; send
+    intermediate values with ``progress.yielded(value)``. Safe to call from any thread."""
+
+    def __init__(self, events: queue.SimpleQueue) -> None:
+        self._events = events
+        self._last = 0.0
+
+    def __call__(self, fraction: float | None, message: str) -> None:
+        # Solvers may report thousands of times a second; the GUI needs ~20 updates a second.
+        now = time.perf_counter()
+        if fraction is not None and 0.0 < fraction < 1.0 and now - self._last < 0.05:
+            return
+        self._last = now
+        self._events.put(("progress", (math.nan if fraction is None else float(fraction), str(message))))
+
+    def yielded(self, value: Any) -> None:
+        self._events.put(("yielded", value))
 
 
 class Job(QtCore.QObject):
@@ -33,14 +59,15 @@ class Job(QtCore.QObject):
     Parameters
     ----------
     name
-        What the job is, for the log and the status bar ("classical solve").
+        What the job is, for the log and the status bar ("classical run").
     fn
         ``fn(progress, cancel) -> value``; runs on a worker thread.
     """
 
     started = QtCore.Signal()
-    progress = QtCore.Signal(object, str)  # fraction in [0, 1] or None, message
+    progress = QtCore.Signal(object, str)  # fraction in [0, 1] or None when unknown, message
     log = QtCore.Signal(str)
+    yielded = QtCore.Signal(object)
     returned = QtCore.Signal(object)
     errored = QtCore.Signal(object)  # the exception; its ``traceback_text`` attribute holds the trace
     cancelled = QtCore.Signal()
@@ -51,15 +78,18 @@ class Job(QtCore.QObject):
         self.name = name
         self._fn = fn
         self._cancel = threading.Event()
+        self._events: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self._last_emit = 0.0
+        self._timer = QtCore.QTimer(self)
+        self._timer.setInterval(_POLL_MS)
+        self._timer.timeout.connect(self._drain)
         self.wall_time: float | None = None
         #: "returned", "errored" or "cancelled" once the job has ended; None before.
         self.outcome: str | None = None
 
     @property
     def is_running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self.outcome is None and self._thread is not None
 
     def start(self) -> Job:
         if self._thread is not None:
@@ -67,6 +97,7 @@ class Job(QtCore.QObject):
         self._thread = threading.Thread(target=self._run, name=f"job: {self.name}", daemon=True)
         self.started.emit()
         self.log.emit(f"{self.name}: started")
+        self._timer.start()
         self._thread.start()
         return self
 
@@ -77,40 +108,55 @@ class Job(QtCore.QObject):
             self.log.emit(f"{self.name}: cancel requested")
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the thread ends (for shutdown); True if it did."""
+        """Block until the thread ends (for shutdown); True if it did. Signals come later."""
         if self._thread is None:
             return True
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
-    def _report(self, fraction: float | None, message: str) -> None:
-        # Solvers may report thousands of times a second; the GUI needs ~20 updates a second.
-        now = time.perf_counter()
-        if fraction is not None and 0.0 < fraction < 1.0 and now - self._last_emit < 0.05:
-            return
-        self._last_emit = now
-        self.progress.emit(fraction, message)
-        self.log.emit(f"{self.name}: {message}")
-
     def _run(self) -> None:
         started = time.perf_counter()
         try:
-            value = self._fn(self._report, self._cancel)
+            value = self._fn(Reporter(self._events), self._cancel)
         except Cancelled:
-            self.wall_time = time.perf_counter() - started
-            self.outcome = "cancelled"
+            self._events.put(("cancelled", time.perf_counter() - started))
+        except BaseException as exc:  # noqa: BLE001 - every failure must reach the user, not kill the app
+            exc.traceback_text = traceback.format_exc()  # type: ignore[attr-defined]
+            self._events.put(("errored", (exc, time.perf_counter() - started)))
+        else:
+            self._events.put(("returned", (value, time.perf_counter() - started)))
+
+    def _drain(self) -> None:
+        """Turn the queued events into signals (GUI thread)."""
+        while True:
+            try:
+                kind, payload = self._events.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "progress":
+                fraction, message = payload
+                self.progress.emit(None if math.isnan(fraction) else fraction, message)
+                self.log.emit(f"{self.name}: {message}")
+            elif kind == "yielded":
+                self.yielded.emit(payload)
+            else:
+                self._end(kind, payload)
+                return
+
+    def _end(self, kind: str, payload: Any) -> None:
+        self._timer.stop()
+        if kind == "cancelled":
+            self.wall_time, self.outcome = payload, "cancelled"
             self.log.emit(f"{self.name}: cancelled after {self.wall_time:.1f} s")
             self.cancelled.emit()
-        except BaseException as exc:  # noqa: BLE001 - every failure must reach the user, not kill the app
-            self.wall_time = time.perf_counter() - started
-            exc.traceback_text = traceback.format_exc()  # type: ignore[attr-defined]
+        elif kind == "errored":
+            exc, self.wall_time = payload
             self.outcome = "errored"
             self.log.emit(f"{self.name}: failed: {exc}")
             self.errored.emit(exc)
         else:
-            self.wall_time = time.perf_counter() - started
+            value, self.wall_time = payload
             self.outcome = "returned"
             self.log.emit(f"{self.name}: done in {self.wall_time:.2f} s")
             self.returned.emit(value)
-        finally:
-            self.finished.emit()
+        self.finished.emit()

@@ -360,3 +360,68 @@ def test_open_a_mesh_file_starts_a_case_on_it(qtbot, window):
     assert window.session.case.geometry.file is not None
     assert window.session.mesh.n_cells > 0
     assert set(window.case_panel.boundary_regions()) & set(window.session.mesh.regions)
+
+
+def test_train_a_surrogate_from_the_app_with_live_losses(qtbot, window, tmp_path):
+    from engine.surrogates.library import list_models, load_card
+
+    window.open_training()
+    dialog = window.training_dialog
+    dialog.samples.setValue(24)
+    dialog.resolution.setValue(16)
+    dialog.scheduler.setCurrentText("this process")
+    dialog.config_edit.setText('{"modes1": 4, "modes2": 4, "width": 8}')
+    dialog.epochs.setValue(3)
+    dialog.budget.setValue(0)
+    dialog.name_edit.setText("tiny-fno")
+    saved = []
+    dialog.modelSaved.connect(saved.append)
+    dialog.start_button.click()
+    assert wait_job(qtbot, window, timeout=240) == "returned"
+    assert saved == ["tiny-fno"]
+    assert [r["epoch"] for r in dialog.history] == [1, 2, 3]
+    assert all(r["train_loss"] > 0 for r in dialog.history)
+    xs, ys = dialog.train_curve.getData()
+    assert list(xs) == [1, 2, 3] and len(dialog.val_curve.getData()[0]) == 3
+    assert "tiny-fno" in list_models()
+    card = load_card("tiny-fno")
+    assert card.grid["resolution"] == 16 and card.dataset["samples"] > 0
+    # The case panel offers the new model.
+    models = [window.case_panel.model_box.itemText(i) for i in range(window.case_panel.model_box.count())]
+    assert "tiny-fno" in models
+    dialog.close()
+
+
+def test_cancel_training_saves_nothing(qtbot, window):
+    from engine.surrogates.library import list_models
+
+    window.open_training()
+    dialog = window.training_dialog
+    dialog.samples.setValue(24)
+    dialog.resolution.setValue(16)
+    dialog.scheduler.setCurrentText("this process")
+    dialog.config_edit.setText('{"modes1": 4, "modes2": 4, "width": 8}')
+    dialog.epochs.setValue(500)
+    dialog.budget.setValue(0)
+    dialog.name_edit.setText("never-saved")
+    dialog.start_button.click()
+    qtbot.waitUntil(lambda: len(dialog.history) >= 1, timeout=120000)
+    dialog.cancel_button.click()
+    assert wait_job(qtbot, window) == "cancelled"
+    assert "never-saved" not in list_models()
+    assert "nothing was saved" in dialog.status.text()
+    dialog.close()
+
+
+def test_new_case_starts_on_the_unit_square_and_solves(qtbot, window):
+    assert "welcome" in window.mesh_view.actor_names()
+    assert not window.act_run_classical.isEnabled()
+    assert window.new_case()
+    assert wait_job(qtbot, window) == "returned"
+    assert window.session.case.geometry.kind == "unit_square"
+    assert window.act_run_classical.isEnabled() and not window.act_run_both.isEnabled()  # no surrogate picked yet
+    window.run("classical")
+    assert wait_job(qtbot, window) == "returned"
+    # -u'' = 1 in the unit square with u = 0 around: the centre value of the Poisson problem is 0.07367.
+    u = window.session.results["classical"].fields["u"]
+    assert float(u.values.max()) == pytest.approx(0.07367, abs=2e-3)

@@ -1,0 +1,231 @@
+"""TrainingDialog: generate a data set with the classical solver and train a surrogate on it,
+on the window's worker, with live loss curves, Cancel, and the result saved into the library."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6 import QtCore, QtWidgets
+
+from engine.errors import InputError, WorkbenchError
+from engine.resources import resources_dir
+
+__all__ = ["TrainingDialog", "DEFAULT_CONFIGS", "datasets_dir"]
+
+#: Small starting configs per model: they train in minutes on a laptop CPU.
+DEFAULT_CONFIGS: dict[str, dict[str, Any]] = {
+    "fno": {"modes1": 8, "modes2": 8, "width": 16},
+    "ffno": {"modes1": 8, "modes2": 8, "width": 16},
+    "mgno": {"width": 16},
+    "unet": {"width": 16},
+    "deeponet": {},
+}
+
+
+def datasets_dir() -> Path:
+    """Where the app keeps the data sets it generates: beside the user's model library."""
+    from engine.surrogates.library import user_library
+
+    return user_library().parent / "datasets"
+
+
+class TrainingDialog(QtWidgets.QDialog):
+    """Data set recipe + model + training settings -> a model folder in the user library."""
+
+    modelSaved = QtCore.Signal(str)
+
+    def __init__(self, window, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent or window)
+        self.window_ = window
+        self.setWindowTitle("Train a surrogate")
+        self.resize(760, 680)
+        layout = QtWidgets.QVBoxLayout(self)
+        form = QtWidgets.QFormLayout()
+        self.recipe_edit = QtWidgets.QLineEdit(str(resources_dir() / "datasets" / "darcy_dataset.toml"))
+        self.recipe_edit.setToolTip("a data set recipe (TOML): how coefficients are sampled and solved")
+        browse = QtWidgets.QPushButton("Browse...")
+        browse.clicked.connect(self._browse_recipe)
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(self.recipe_edit, 1)
+        row.addWidget(browse)
+        form.addRow("Recipe", row)
+        self.samples = QtWidgets.QSpinBox()
+        self.samples.setRange(8, 100_000)
+        self.samples.setValue(200)
+        self.resolution = QtWidgets.QSpinBox()
+        self.resolution.setRange(8, 512)
+        self.resolution.setValue(32)
+        self.resolution.setToolTip("grid points per side, boundary included")
+        self.scheduler = QtWidgets.QComboBox()
+        self.scheduler.addItems(["local cluster (2 processes)", "this process"])
+        self.scheduler.setEditable(True)
+        self.scheduler.setToolTip("where the samples are solved: a local Dask cluster, this process, or a scheduler address tcp://host:8786")
+        form.addRow("Samples", self.samples)
+        form.addRow("Resolution", self.resolution)
+        form.addRow("Solve on", self.scheduler)
+        self.model_box = QtWidgets.QComboBox()
+        self.model_box.addItems(list(DEFAULT_CONFIGS))
+        self.model_box.currentTextChanged.connect(lambda m: self.config_edit.setText(json.dumps(DEFAULT_CONFIGS[m])))
+        self.config_edit = QtWidgets.QLineEdit(json.dumps(DEFAULT_CONFIGS["fno"]))
+        self.config_edit.setToolTip("the model's options as JSON; channels are set from the data")
+        self.epochs = QtWidgets.QSpinBox()
+        self.epochs.setRange(1, 10_000)
+        self.epochs.setValue(30)
+        self.learning_rate = QtWidgets.QDoubleSpinBox()
+        self.learning_rate.setDecimals(5)
+        self.learning_rate.setRange(1e-5, 1.0)
+        self.learning_rate.setValue(2e-3)
+        self.budget = QtWidgets.QSpinBox()
+        self.budget.setRange(0, 10**6)
+        self.budget.setValue(300)
+        self.budget.setSuffix(" s")
+        self.budget.setSpecialValueText("none")
+        self.budget.setToolTip("training time budget (0: none); epochs are never cut in half")
+        self.name_edit = QtWidgets.QLineEdit("my-darcy-fno")
+        self.name_edit.setToolTip("the name in your model library")
+        for label, widget in (("Model", self.model_box), ("Config", self.config_edit), ("Epochs", self.epochs),
+                              ("Learning rate", self.learning_rate), ("Time budget", self.budget), ("Save as", self.name_edit)):
+            form.addRow(label, widget)
+        layout.addLayout(form)
+        self.plot = pg.PlotWidget()
+        self.plot.showGrid(x=True, y=True, alpha=0.3)
+        self.plot.setLabel("bottom", "epoch")
+        self.plot.setLabel("left", "relative L2 loss")
+        self.plot.addLegend()
+        self.train_curve = self.plot.plot([], [], pen=pg.mkPen("#1f4e79", width=2), symbol="o", symbolSize=5, name="train")
+        self.val_curve = self.plot.plot([], [], pen=pg.mkPen("#e4572e", width=2), symbol="t", symbolSize=6, name="validation")
+        layout.addWidget(self.plot, 1)
+        self.status = QtWidgets.QLabel("Generate a data set with the finite-element solver, then train on it.")
+        self.status.setWordWrap(True)
+        self.progress = QtWidgets.QProgressBar()
+        self.progress.setRange(0, 1000)
+        layout.addWidget(self.status)
+        layout.addWidget(self.progress)
+        buttons = QtWidgets.QHBoxLayout()
+        self.start_button = QtWidgets.QPushButton("Generate and train")
+        self.start_button.clicked.connect(self.start)
+        self.cancel_button = QtWidgets.QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        close = QtWidgets.QPushButton("Close")
+        close.clicked.connect(self.close)
+        buttons.addStretch(1)
+        for b in (self.start_button, self.cancel_button, close):
+            buttons.addWidget(b)
+        layout.addLayout(buttons)
+        self.history: list[dict[str, Any]] = []
+        self.saved: tuple[Path, Any] | None = None
+        self.job = None
+
+    def _browse_recipe(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Data set recipe", self.recipe_edit.text(), "Recipes (*.toml)")
+        if path:
+            self.recipe_edit.setText(path)
+
+    def settings(self) -> dict[str, Any]:
+        """What the job will do, read from the form (raises InputError for bad values)."""
+        from engine.surrogates.datasets import load_recipe
+
+        recipe = load_recipe(self.recipe_edit.text()).model_dump(mode="json")
+        name = self.name_edit.text().strip()
+        try:
+            config = json.loads(self.config_edit.text() or "{}")
+        except json.JSONDecodeError as exc:
+            raise InputError(f"the config is not JSON ({exc})", field="config", value=self.config_edit.text(), expected='e.g. {"width": 16}') from None
+        recipe.update(n_samples=self.samples.value(), resolution=self.resolution.value(), name=f"{name}-data")
+        text = self.scheduler.currentText().strip()
+        scheduler = None if text.startswith("local cluster") else "synchronous" if text == "this process" else text
+        return {
+            "recipe": recipe,
+            "dataset": datasets_dir() / f"{name}-n{recipe['n_samples']}-r{recipe['resolution']}-s{recipe['seed']}.h5",
+            "scheduler": scheduler,
+            "model": self.model_box.currentText(),
+            "config": config,
+            "epochs": self.epochs.value(),
+            "learning_rate": self.learning_rate.value(),
+            "time_budget": float(self.budget.value()) or None,
+            "name": name,
+        }
+
+    def start(self) -> None:
+        try:
+            plan = self.settings()
+        except WorkbenchError as err:
+            self.status.setText(f"Not started: {err}")
+            return
+        from engine.surrogates.library import user_library
+
+        if (user_library() / plan["name"]).exists():
+            answer = QtWidgets.QMessageBox.question(self, "Replace model?", f"Your library has a model {plan['name']!r} already. Replace it when training ends?")
+            if answer != QtWidgets.QMessageBox.StandardButton.Yes:
+                return
+        self.history = []
+        self.train_curve.setData([], [])
+        self.val_curve.setData([], [])
+
+        def work(progress, cancel):
+            from engine.surrogates.datasets import generate_dataset
+            from engine.surrogates.fit import train_surrogate
+
+            plan["dataset"].parent.mkdir(parents=True, exist_ok=True)
+            generate_dataset(plan["recipe"], plan["dataset"], scheduler=plan["scheduler"],
+                             progress=lambda f, m: progress(None if f is None else 0.3 * f, f"data: {m}"), cancel=cancel)
+            return train_surrogate(
+                plan["dataset"], model=plan["model"], config=plan["config"], name=plan["name"], epochs=plan["epochs"],
+                learning_rate=plan["learning_rate"], time_budget=plan["time_budget"],
+                progress=lambda f, m: progress(None if f is None else 0.3 + 0.7 * f, f"training: {m}"),
+                on_epoch=progress.yielded, cancel=cancel,
+            )
+
+        job = self.window_.start_job(f"train {plan['name']}", work, self._saved)
+        if job is None:
+            self.status.setText("The window is busy with another job: wait for it or cancel it.")
+            return
+        self.job = job
+        job.progress.connect(self._progress)
+        job.yielded.connect(self._add_epoch)
+        job.finished.connect(self._finished)
+        job.cancelled.connect(lambda: self.status.setText("Cancelled: nothing was saved. The data generated so far is kept and reused next time."))
+        job.errored.connect(lambda exc: self.status.setText(f"Failed: {exc}"))
+        self.start_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.status.setText("Cancelling...")
+
+    def _progress(self, fraction, message: str) -> None:
+        self.status.setText(message)
+        if fraction is not None:
+            self.progress.setValue(int(1000 * fraction))
+
+    def _add_epoch(self, record: dict[str, Any]) -> None:
+        self.history.append(record)
+        epochs = [r["epoch"] for r in self.history]
+        self.train_curve.setData(epochs, [r["train_loss"] for r in self.history])
+        val = [(r["epoch"], r["val_loss"]) for r in self.history if r.get("val_loss") is not None]
+        if val:
+            self.val_curve.setData([e for e, _ in val], [v for _, v in val])
+
+    def _saved(self, value) -> None:
+        folder, card = value
+        self.saved = (folder, card)
+        val = card.metrics.get("validation_relative_l2")
+        score = f", validation relative L2 {val:.2%}" if isinstance(val, float) else ""
+        self.status.setText(f"Saved {card.name} into your library ({folder}){score}. Pick it in Case > Solver > Model.")
+        self.progress.setValue(1000)
+        self.modelSaved.emit(card.name)
+
+    def _finished(self) -> None:
+        self.job = None
+        self.start_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+
+    def closeEvent(self, event) -> None:
+        if self.job is not None:
+            self.job.cancel()
+        super().closeEvent(event)
