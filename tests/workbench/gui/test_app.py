@@ -362,18 +362,24 @@ def test_open_a_mesh_file_starts_a_case_on_it(qtbot, window):
     assert set(window.case_panel.boundary_regions()) & set(window.session.mesh.regions)
 
 
-def test_train_a_surrogate_from_the_app_with_live_losses(qtbot, window, tmp_path):
-    from engine.surrogates.library import list_models, load_card
-
+def _tiny_training(window, name: str, *, epochs: int):
+    """The training dialog set for a seconds-long run: 24 samples at 16 x 16, a small FNO."""
     window.open_training()
     dialog = window.training_dialog
     dialog.samples.setValue(24)
     dialog.resolution.setValue(16)
     dialog.scheduler.setCurrentText("this process")
     dialog.config_edit.setText('{"modes1": 4, "modes2": 4, "width": 8}')
-    dialog.epochs.setValue(3)
+    dialog.epochs.setValue(epochs)
     dialog.budget.setValue(0)
-    dialog.name_edit.setText("tiny-fno")
+    dialog.name_edit.setText(name)
+    return dialog
+
+
+def test_train_a_surrogate_from_the_app_with_live_losses(qtbot, window, tmp_path):
+    from engine.surrogates.library import list_models, load_card
+
+    dialog = _tiny_training(window, "tiny-fno", epochs=3)
     saved = []
     dialog.modelSaved.connect(saved.append)
     dialog.start_button.click()
@@ -395,15 +401,7 @@ def test_train_a_surrogate_from_the_app_with_live_losses(qtbot, window, tmp_path
 def test_cancel_training_saves_nothing(qtbot, window):
     from engine.surrogates.library import list_models
 
-    window.open_training()
-    dialog = window.training_dialog
-    dialog.samples.setValue(24)
-    dialog.resolution.setValue(16)
-    dialog.scheduler.setCurrentText("this process")
-    dialog.config_edit.setText('{"modes1": 4, "modes2": 4, "width": 8}')
-    dialog.epochs.setValue(500)
-    dialog.budget.setValue(0)
-    dialog.name_edit.setText("never-saved")
+    dialog = _tiny_training(window, "never-saved", epochs=500)
     dialog.start_button.click()
     qtbot.waitUntil(lambda: len(dialog.history) >= 1, timeout=120000)
     dialog.cancel_button.click()
