@@ -22,6 +22,7 @@ from engine.atomic import atomic_write_text
 from engine.case.load import load_case
 from engine.case.schema import Case
 from engine.errors import InputError
+from engine.mesh.mesh import Mesh
 from engine.problem import Problem
 from engine.result import Result
 from engine.solver import ProgressCallback
@@ -130,10 +131,14 @@ def solve_case(
     case: Case | str | Path,
     *,
     solver: str | None = None,
+    mesh: Mesh | None = None,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
 ) -> tuple[dict[str, Result], Comparison | None]:
     """Solve a case in memory, writing nothing: the results by solver name, and their comparison for ``"both"``.
+
+    ``mesh``: the case's mesh when it is already built (the app meshes before it solves);
+    default: mesh the case's geometry or read its mesh file.
 
     Examples
     --------
@@ -149,8 +154,10 @@ def solve_case(
         case = load_case(case)
     name = solver or case.solver.kind
     names = ["classical", "surrogate"] if name == "both" else [name]
-    problem = Problem.from_case(case)
     solvers = [get_solver(n) for n in names]  # unknown names fail before any solving
+    if mesh is None and progress is not None:
+        progress(None, "meshing")
+    problem = Problem.from_case(case, mesh=mesh)
     results: dict[str, Result] = {}
     for i, (label, each) in enumerate(zip(names, solvers)):
         def sub(fraction, message, i=i, label=label):

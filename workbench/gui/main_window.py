@@ -580,31 +580,20 @@ class MainWindow(QtWidgets.QMainWindow):
             self.statusBar().showMessage("open or set up a case first")
             return None
         names = ["classical", "surrogate"] if which == "both" else [which]
-        mesh = self.session.mesh_for(case)
+        mesh = self.session.mesh_for(case)  # meshed already: do not mesh again
 
         def work(progress, cancel):
-            from engine.problem import Problem
-            from engine.solvers import get_solver
+            from engine.run import solve_case
 
-            problem = Problem.from_case(case, mesh=mesh) if mesh is not None else None
-            if problem is None:
-                progress(None, "meshing")
-                problem = Problem.from_case(case)
-            results = {}
-            for i, label in enumerate(names):
-                def sub(fraction, message, i=i, label=label):
-                    progress(None if fraction is None else (i + fraction) / len(names), f"{label}: {message}")
-
-                results[label] = get_solver(label).solve(problem, progress=sub, cancel=cancel)
-            return problem.mesh, results
+            return solve_case(case, solver=which, mesh=mesh, progress=progress, cancel=cancel)
 
         def done(value) -> None:
-            new_mesh, results = value
+            results, comparison = value
             if self.session.mesh_for(case) is None:
-                self.session.set_mesh(new_mesh, case)
+                self.session.set_mesh(next(iter(results.values())).mesh, case)
             same_case = self.results_case == case_data(case)
             self.results_case = case_data(case)
-            self.session.set_results(results, replace=which == "both" or not same_case)
+            self.session.set_results(results, replace=which == "both" or not same_case, comparison=comparison)
             self.result_choice.setCurrentText(names[0])
             self.tabs.setCurrentWidget(self.compare_view if which == "both" else self.result_view)
             self.statusBar().showMessage(self.metrics_panel.headline.text().replace("<b>", "").replace("</b>", ""))

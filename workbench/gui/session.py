@@ -66,12 +66,13 @@ class Session(QtCore.QObject):
         return self.mesh if self.mesh is not None and self._mesh_key == mesh_key(case) else None
 
     # -- results --
-    def set_results(self, results: dict[str, Result], *, replace: bool = False) -> None:
-        """Add (or with ``replace``, set) results by label; recompare when both answers are there."""
+    def set_results(self, results: dict[str, Result], *, replace: bool = False, comparison: Comparison | None = None) -> None:
+        """Add (or with ``replace``, set) results by label; compare when both answers are there
+        (``comparison``: theirs, when the caller compared them already)."""
         self.results = dict(results) if replace else {**self.results, **results}
-        self.comparison, self.comparison_error = None, None
+        self.comparison, self.comparison_error = comparison, None
         reference, candidate = self.results.get("classical"), self.results.get("surrogate")
-        if reference is not None and candidate is not None:
+        if comparison is None and reference is not None and candidate is not None:
             try:
                 self.comparison = compare(reference, candidate)
             except Exception as exc:  # e.g. results of two different meshes: say why, keep both
