@@ -682,26 +682,46 @@ class CasePanel(QtWidgets.QScrollArea):
         self.card_view.setHtml(card_html(card))
         self._refresh_compatibility()
 
-    def compatibility_reasons(self) -> list[str] | None:
-        """Why the chosen model cannot answer the case (empty: it can; None: not known yet)."""
+    def _problem(self):
+        """The case bound to the current mesh, or None (no mesh yet, or the case does not fit it)."""
         case = self.editor.case
-        if case is None or case.solver.surrogate is None or self.mesh is None:
+        if case is None or self.mesh is None:
             return None
         from engine.problem import Problem
+
+        try:
+            return Problem.from_case(case, mesh=self.mesh)
+        except WorkbenchError:
+            return None
+
+    @staticmethod
+    def _reasons(problem, model: str) -> list[str]:
         from engine.surrogates.library import load_card
         from engine.surrogates.solver import check_compatible
 
         try:
-            card = load_card(case.solver.surrogate.model)
-            return check_compatible(Problem.from_case(case, mesh=self.mesh), card)
+            return check_compatible(problem, load_card(model))
         except WorkbenchError as err:
             return [str(err)]
 
     def _refresh_compatibility(self) -> None:
-        reasons = self.compatibility_reasons()
-        if reasons is None:
+        """Say whether the chosen model can answer the case; grey out (with the reasons as a
+        tooltip) the library's models that cannot."""
+        case = self.editor.case
+        problem = self._problem()
+        if problem is not None:
+            for i in range(1, self.model_box.count()):
+                reasons = self._reasons(problem, self.model_box.itemText(i))
+                tip = "cannot answer this case: " + "; ".join(reasons) if reasons else "can answer this case"
+                self.model_box.setItemData(i, tip, QtCore.Qt.ItemDataRole.ToolTipRole)
+                self.model_box.setItemData(i, QtGui.QColor("#8a8a8a") if reasons else None, QtCore.Qt.ItemDataRole.ForegroundRole)
+        if case is None or case.solver.surrogate is None:
+            return
+        if problem is None:
             self.compatibility.setText("<i>Mesh the case to check whether this model can answer it.</i>")
-        elif reasons:
+            return
+        reasons = self._reasons(problem, case.solver.surrogate.model)
+        if reasons:
             self.compatibility.setText("<span style='color:#b3261e'><b>This model cannot answer this case:</b><br>"
                                        + "<br>".join(f"&bull; {r}" for r in reasons) + "</span>")
         else:

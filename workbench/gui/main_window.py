@@ -136,6 +136,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.mesh_panel.regionSelected.connect(lambda _: self.tabs.setCurrentWidget(self.mesh_view))
         self.case_panel.region_table.itemSelectionChanged.connect(self._boundary_region_selected)
         self.line_plot.lineChanged.connect(self._line_changed)
+        self.line_plot.drag_button.toggled.connect(self._line_tool)
+        self.tabs.currentChanged.connect(lambda _: self._line_tool(self.line_plot.drag_button.isChecked()))
 
     def _action(self, text: str, slot: Callable, shortcut: str | QtGui.QKeySequence | None = None, tip: str = "") -> QtGui.QAction:
         action = QtGui.QAction(text, self)
@@ -662,6 +664,17 @@ class MainWindow(QtWidgets.QMainWindow):
     def _line_changed(self, start, end) -> None:
         for view in (self.result_view, self.compare_view):
             view.show_line(start, end)
+
+    def _line_tool(self, on: bool) -> None:
+        """Offer the draggable line in the shown result or compare view."""
+        for view in (self.result_view, self.compare_view):
+            view.stop_line_tool()
+        view = self.tabs.currentWidget()
+        line = self.line_plot.line()
+        if not on or view not in (self.result_view, self.compare_view) or line is None:
+            return
+        gdim = len(line[0])
+        view.start_line_tool(*line, lambda a, b: self.line_plot.set_line(a[:gdim], b[:gdim]))
 
     def _boundary_region_selected(self) -> None:
         name = self.case_panel.selected_region()

@@ -120,6 +120,28 @@ class _VtkView(QtWidgets.QWidget):
                 self.plotter.subplot(*self._subplot_index(index))
                 self.plotter.add_mesh(pv.Line(a, b), color="red", line_width=3, name="line", render=False, pickable=False)
 
+    def start_line_tool(self, start, end, moved) -> None:
+        """A draggable segment (in the first view) that calls ``moved(start, end)`` when released."""
+        self.stop_line_tool()
+        self.plotter.subplot(*self._subplot_index(0))
+        ready = {"on": False}  # pyvista calls back once while placing the widget: not a move
+
+        def callback(a, b):
+            if ready["on"]:
+                moved(np.asarray(a), np.asarray(b))
+
+        widget = self.plotter.add_line_widget(callback, use_vertices=True, color="red")
+        a, b = (np.pad(np.asarray(p, float), (0, 3 - len(p))) for p in (start, end))
+        widget.SetPoint1(*a)
+        widget.SetPoint2(*b)
+        widget.Modified()
+        ready["on"] = True
+        self.plotter.render()
+
+    def stop_line_tool(self) -> None:
+        self.plotter.clear_line_widgets()
+        self.plotter.render()
+
     def _subplot_index(self, index: int) -> tuple[int, ...]:
         return (0, index) if len(self.plotter.renderers) > 1 else (0, 0)
 

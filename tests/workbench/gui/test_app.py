@@ -423,3 +423,31 @@ def test_new_case_starts_on_the_unit_square_and_solves(qtbot, window):
     # -u'' = 1 in the unit square with u = 0 around: the centre value of the Poisson problem is 0.07367.
     u = window.session.results["classical"].fields["u"]
     assert float(u.values.max()) == pytest.approx(0.07367, abs=2e-3)
+
+
+def test_the_line_can_be_dragged_in_the_view(qtbot, window):
+    _open(qtbot, window, "darcy_unit_square.toml")
+    window.run("both")
+    assert wait_job(qtbot, window) == "returned"
+    window.line_plot.drag_button.setChecked(True)
+    widgets = window.compare_view.plotter.widgets.line_widgets
+    assert len(widgets) == 1
+    widget = widgets[0]
+    assert widget.GetPoint1()[:2] == pytest.approx((0.0, 0.5)) and widget.GetPoint2()[:2] == pytest.approx((1.0, 0.5))
+    widget.SetPoint1(0.2, 0.1, 0.0)  # what dragging the ends does
+    widget.SetPoint2(0.8, 0.9, 0.0)
+    widget.InvokeEvent("EndInteractionEvent")
+    start, end = window.line_plot.line()
+    assert start.tolist() == pytest.approx([0.2, 0.1]) and end.tolist() == pytest.approx([0.8, 0.9])
+    assert window.line_plot.distance[-1] == pytest.approx(1.0)  # |(0.6, 0.8)|
+    window.line_plot.drag_button.setChecked(False)
+    assert window.compare_view.plotter.widgets.line_widgets == []
+
+
+def test_models_that_cannot_answer_are_marked_with_the_reason(qtbot, window):
+    _open(qtbot, window, "heat_plate_with_hole.toml")
+    box = window.case_panel.model_box
+    index = box.findText("darcy-fno")
+    assert index > 0
+    tip = box.itemData(index, QtCore.Qt.ItemDataRole.ToolTipRole)
+    assert tip.startswith("cannot answer this case") and "heat" in tip
