@@ -2,7 +2,9 @@
 # GUI tests need a display. pytest-xvfb starts a virtual one when the Xvfb program exists;
 # install it here when we can (root with apt), or say what to install.
 set -u
-if [ -n "${DISPLAY:-}" ] || command -v Xvfb >/dev/null 2>&1; then
+# Qt's xcb platform also needs libxcb-cursor and friends, which a bare Xvfb install lacks.
+have_libs() { ldconfig -p 2>/dev/null | grep -q "libxcb-cursor.so.0" && ldconfig -p 2>/dev/null | grep -q "libxkbcommon-x11.so.0"; }
+if [ -n "${DISPLAY:-}" ] || { command -v Xvfb >/dev/null 2>&1 && have_libs; }; then
     exit 0
 fi
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
