@@ -13,7 +13,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= out
 
-.PHONY: setup run test test-fast lint clean
+.PHONY: setup run test test-fast lint package clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ test-fast: setup
 
 lint: setup
 	$(BIN)/lint-imports
+
+# The installer: a frozen one-folder program, a .tar.gz and a .deb in dist/ (packaging/README.md).
+# It builds in its own environment (build/package-venv), not in $(VENV).
+package:
+	PYTHON="$(PYTHON)" TORCH_SPEC="$(TORCH_SPEC)" packaging/build.sh
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .hypothesis
