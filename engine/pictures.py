@@ -43,10 +43,10 @@ WINDOW_SIZE = (900, 700)
 
 def _quiet_vtk() -> None:
     """Keep VTK's own log (e.g. 'bad X server connection' before it falls back) off stderr."""
-    import vtk
+    from vtkmodules.vtkCommonCore import vtkLogger, vtkObject  # not `import vtk`: that loads all of VTK
 
-    vtk.vtkLogger.SetStderrVerbosity(vtk.vtkLogger.VERBOSITY_OFF)
-    vtk.vtkObject.GlobalWarningDisplayOff()
+    vtkLogger.SetStderrVerbosity(vtkLogger.VERBOSITY_OFF)
+    vtkObject.GlobalWarningDisplayOff()
 
 
 def render_field(
