@@ -163,6 +163,7 @@ class Problem:
             _check_probes(case, mesh)
             coefficients = {path: _coefficient(case, path, value) for path, value in case.coefficients()}
             _check_coefficient_values(case, mesh, coefficients)
+            _check_determined(case)
         except InputError as err:
             raise err.with_source(source) if source is not None else err from None
         return cls(case, mesh, coefficients)
@@ -233,6 +234,20 @@ def _check_physics(case: Case, mesh: Mesh) -> None:
         raise CaseError("Q elements need quadrilaterals or hexahedra", field="solver.classical.element", value=element, expected="P1 or P2 for this mesh, or mesh.cell = 'quad' / 'hexahedron'")
     if element.startswith("P") and not kinds <= {"triangle", "tetra"}:
         raise CaseError("P elements need triangles or tetrahedra", field="solver.classical.element", value=element, expected="Q1 or Q2 for this mesh of quadrilaterals or hexahedra")
+
+
+def _check_determined(case: Case) -> None:
+    """A steady scalar problem needs a condition that fixes u: with flux conditions alone it is
+    known only up to a constant and its matrix is singular."""
+    physics = case.physics
+    if physics.kind in ("diffusion", "heat") and getattr(physics, "time", None) is None:
+        if not any(bc.type in ("dirichlet", "robin") for bc in case.boundary):
+            raise CaseError(
+                "no boundary condition fixes the solution of this steady problem (flux conditions alone leave it undetermined)",
+                field="boundary",
+                value=[bc.type for bc in case.boundary] or "none",
+                expected="at least one dirichlet (fixed value) or robin (convection) condition on some region",
+            )
 
 
 def _check_probes(case: Case, mesh: Mesh) -> None:

@@ -158,13 +158,19 @@ def solve_case(
     if mesh is None and progress is not None:
         progress(None, "meshing")
     problem = Problem.from_case(case, mesh=mesh)
-    results: dict[str, Result] = {}
-    for i, (label, each) in enumerate(zip(names, solvers)):
-        def sub(fraction, message, i=i, label=label):
-            if progress is not None:
-                progress(None if fraction is None else (i + fraction) / len(names), f"{label}: {message}")
+    # The surrogate answers first when both run: it takes a moment, and a case it cannot answer
+    # is refused before the long classical solve rather than after it.
+    order = sorted(range(len(names)), key=lambda i: names[i] != "surrogate")
+    answers: dict[str, Result] = {}
+    for step, i in enumerate(order):
+        label, each = names[i], solvers[i]
 
-        results[label] = _only_fields(each.solve(problem, progress=sub, cancel=cancel), case)
+        def sub(fraction, message, step=step, label=label):
+            if progress is not None:
+                progress(None if fraction is None else (step + fraction) / len(names), f"{label}: {message}")
+
+        answers[label] = _only_fields(each.solve(problem, progress=sub, cancel=cancel), case)
+    results = {label: answers[label] for label in names}
     comparison = compare(results["classical"], results["surrogate"]) if name == "both" else None
     return results, comparison
 

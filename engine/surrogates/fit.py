@@ -104,14 +104,14 @@ def train_surrogate(
     from engine.result import software_versions
     from engine.surrogates.datasets import open_dataset
     from engine.surrogates.layers.normalizers import UnitGaussianNormalizer
-    from engine.surrogates.library import Card, save_surrogate, user_library
+    from engine.surrogates.library import Card, check_library_name, save_surrogate, user_library
     from engine.surrogates.models import build_model, count_parameters
     from engine.surrogates.training import SurrogateModel, Trainer, evaluate
 
     if (out is None) == (name is None):
         raise InputError("say where to save the model", field="out/name", value={"out": out, "name": name}, expected="either an output folder or a library name, not both")
-    if name is not None and (not name.strip() or "/" in name or name.startswith(".")):
-        raise InputError("invalid model name", field="name", value=name, expected="a folder name such as darcy-fno-small")
+    if name is not None:
+        check_library_name(name)
     folder = Path(out) if out is not None else user_library() / str(name)
     data = open_dataset(dataset)
     options = read_config(config) | {"in_channels": len(data.input_names), "out_channels": len(data.output_names)}

@@ -29,7 +29,7 @@ from typing import Any
 from engine.atomic import process_umask
 from engine.errors import InputError
 
-__all__ = ["CARD_VERSION", "Card", "save_surrogate", "load_surrogate", "load_card", "list_models", "find_model", "user_library", "import_model", "export_model"]
+__all__ = ["check_library_name", "CARD_VERSION", "Card", "save_surrogate", "load_surrogate", "load_card", "list_models", "find_model", "user_library", "import_model", "export_model"]
 
 CARD_VERSION = 1
 _CARD = "card.json"
@@ -270,6 +270,23 @@ def _checked(folder: Path) -> Card:
     return card
 
 
+def check_library_name(name: str) -> str:
+    """``name`` if it can name a model in the user's library, else an ``InputError``.
+
+    A name is one plain folder name, and not the name of a shipped model: a user's model of
+    that name would shadow it, and the examples that name the shipped model would silently run
+    another.
+    """
+    if not isinstance(name, str) or not name.strip() or "/" in name or "\\" in name or name.startswith("."):
+        raise InputError("invalid model name", field="name", value=name, expected="a folder name such as darcy-fno-small")
+    from engine.resources import resources_dir
+
+    if (resources_dir() / "models" / name / _CARD).is_file():
+        raise InputError("a shipped model has this name", field="name", value=name,
+                         expected=f"another name (for example {name}-mine): yours would hide the shipped one, which the examples use")
+    return name
+
+
 def import_model(folder: str | Path, *, name: str | None = None, replace: bool = False) -> Path:
     """Copy a model folder (card + weights, checked) into the user's library; its new folder.
 
@@ -284,9 +301,7 @@ def import_model(folder: str | Path, *, name: str | None = None, replace: bool =
     """
     source = Path(folder).expanduser()
     _checked(source)
-    target_name = name or source.name
-    if not target_name.strip() or "/" in target_name or target_name.startswith("."):
-        raise InputError("invalid model name", field="name", value=target_name, expected="a folder name such as darcy-fno-small")
+    target_name = check_library_name(name or source.name)
     return _copy_folder(source, user_library() / target_name, replace=replace)
 
 

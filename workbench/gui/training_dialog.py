@@ -129,8 +129,10 @@ class TrainingDialog(QtWidgets.QDialog):
         """What the job will do, read from the form (raises InputError for bad values)."""
         from engine.surrogates.datasets import load_recipe
 
+        from engine.surrogates.library import check_library_name
+
         recipe = load_recipe(self.recipe_edit.text()).model_dump(mode="json")
-        name = self.name_edit.text().strip()
+        name = check_library_name(self.name_edit.text().strip())
         try:
             config = json.loads(self.config_edit.text() or "{}")
         except json.JSONDecodeError as exc:

@@ -332,3 +332,16 @@ def test_mutated_cases_validate_or_fail_clearly(mutations):
         parse_case(data, source="fuzz.toml")
     except InputError as err:
         assert str(err).startswith("fuzz.toml")
+
+
+@pytest.mark.parametrize("boundary", [[], [{"region": "left", "type": "neumann", "flux": 1.0}]])
+def test_a_steady_problem_with_no_condition_fixing_u_is_refused(boundary):
+    case = parse_case({"version": 1, "geometry": {"kind": "unit_square"}, "mesh": {"size": 0.25}, "physics": {"kind": "diffusion", "f": 1.0}, "boundary": boundary})
+    with pytest.raises(CaseError, match=r"boundary: no boundary condition fixes the solution.*expected at least one dirichlet"):
+        Problem.from_case(case)
+
+
+def test_a_robin_condition_alone_fixes_u():
+    case = parse_case({"version": 1, "geometry": {"kind": "unit_square"}, "mesh": {"size": 0.25}, "physics": {"kind": "heat"},
+                       "boundary": [{"region": "left", "type": "robin", "h": 2.0}]})
+    assert Problem.from_case(case).mesh.n_points > 0

@@ -171,3 +171,17 @@ def test_shipped_model_against_the_classical_solver(resources):
     classical = ClassicalSolver().solve(problem)
     error = compare(classical, surrogate).metrics["u"]["relative_l2"]
     assert error < 0.06  # about 3%: the example's permeability looks like the training fields
+
+
+@pytest.mark.parametrize("name, message", [("darcy-fno", "a shipped model has this name"), ("../x", "invalid model name"), ("", "invalid model name")])
+def test_library_names_that_would_shadow_or_escape_are_refused(name, message, tmp_path, monkeypatch):
+    from engine.resources import resource_path
+    from engine.surrogates.library import check_library_name, import_model
+
+    monkeypatch.setenv("WORKBENCH_MODELS", str(tmp_path))
+    with pytest.raises(InputError, match=message):
+        check_library_name(name)
+    if name:
+        with pytest.raises(InputError, match=message):
+            import_model(resource_path("models/darcy-fno"), name=name)
+    assert check_library_name("darcy-fno-mine") == "darcy-fno-mine"

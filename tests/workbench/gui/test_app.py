@@ -451,3 +451,11 @@ def test_models_that_cannot_answer_are_marked_with_the_reason(qtbot, window):
     assert index > 0
     tip = box.itemData(index, QtCore.Qt.ItemDataRole.ToolTipRole)
     assert tip.startswith("cannot answer this case") and "heat" in tip
+
+
+def test_training_refuses_the_name_of_a_shipped_model(qtbot, window):
+    dialog = _tiny_training(window, "darcy-fno", epochs=1)
+    dialog.start_button.click()
+    assert window.job is None
+    assert "a shipped model has this name" in dialog.status.text()
+    dialog.close()
