@@ -163,7 +163,6 @@ class Problem:
             _check_probes(case, mesh)
             coefficients = {path: _coefficient(case, path, value) for path, value in case.coefficients()}
             _check_coefficient_values(case, mesh, coefficients)
-            _check_determined(case)
         except InputError as err:
             raise err.with_source(source) if source is not None else err from None
         return cls(case, mesh, coefficients)
@@ -236,9 +235,10 @@ def _check_physics(case: Case, mesh: Mesh) -> None:
         raise CaseError("P elements need triangles or tetrahedra", field="solver.classical.element", value=element, expected="Q1 or Q2 for this mesh of quadrilaterals or hexahedra")
 
 
-def _check_determined(case: Case) -> None:
-    """A steady scalar problem needs a condition that fixes u: with flux conditions alone it is
-    known only up to a constant and its matrix is singular."""
+def check_determined(case: Case) -> None:
+    """Refuse a steady scalar problem that no condition fixes: with flux conditions alone u is
+    known only up to a constant and the finite-element matrix is singular. (A solver's check, not
+    a Problem's: a case being set up may lack its conditions for a while.)"""
     physics = case.physics
     if physics.kind in ("diffusion", "heat") and getattr(physics, "time", None) is None:
         if not any(bc.type in ("dirichlet", "robin") for bc in case.boundary):

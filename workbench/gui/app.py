@@ -89,6 +89,7 @@ def launch(target: Path | None = None, *, run: str | None = None, screenshot: Pa
     if target is not None:
         if not window.open_path(Path(target)):
             status["code"] = 2
+            print(f"workbench: error: {window.last_error}", file=sys.stderr)
         elif run is not None:
             steps.append(run)
 

@@ -3,7 +3,9 @@
 The case is always valid: an edit is a function on the case's plain data (as its TOML has it);
 the editor applies it to a copy, validates the copy with ``engine.parse_case`` and only then
 makes it current (pushing an undo step). A refused edit returns the engine's message, which
-names the field and what was expected, and changes nothing.
+names the field and what was expected, and changes nothing. Once the case is meshed, an edit is
+also checked against the mesh (region names, probes inside it, coefficients positive and finite
+where they act), so the Run button never meets a case that was accepted here but fails there.
 """
 
 from __future__ import annotations
@@ -77,6 +79,11 @@ class CaseEditor(QtCore.QObject):
             change(after)
             case = parse_case(after, source=self.source)
             _check_geometry(case)
+            mesh = self.session.mesh_for(case)
+            if mesh is not None:  # what needs the mesh: region names, probes inside, coefficient values
+                from engine.problem import Problem
+
+                Problem.from_case(case, mesh=mesh)
         except WorkbenchError as err:
             message = str(err)
             self.refused.emit(message)

@@ -19,6 +19,7 @@ from engine.expressions import parse_expression
 from engine.mesh.mesh import Mesh
 
 from workbench.gui.case_editor import CaseEditor
+from workbench.gui.forms import WheelGuard
 
 __all__ = ["CasePanel", "CoefficientEdit", "coefficient_text", "parse_coefficient"]
 
@@ -78,6 +79,7 @@ class CoefficientEdit(QtWidgets.QLineEdit):
     """A line edit for a number or an expression, checked on every keystroke."""
 
     committed = QtCore.Signal(object)
+    rejected = QtCore.Signal(str)  # what was typed could not be used; the field shows the value in use again
 
     def __init__(self, parameters: typing.Callable[[], dict[str, float]], *, optional: bool = False, parent=None) -> None:
         super().__init__(parent)
@@ -87,8 +89,10 @@ class CoefficientEdit(QtWidgets.QLineEdit):
         self.textEdited.connect(self._check)
         self.editingFinished.connect(self._commit)
         self.error = ""
+        self._in_use: Any = None
 
     def set_value(self, value: Any) -> None:
+        self._in_use = value
         self.blockSignals(True)
         self.setText(coefficient_text(value))
         self.setCursorPosition(0)
@@ -114,9 +118,15 @@ class CoefficientEdit(QtWidgets.QLineEdit):
         return True
 
     def _commit(self) -> None:
-        if not self.isReadOnly() and self.isModified() and self._check():
-            self.setModified(False)
+        if self.isReadOnly() or not self.isModified():
+            return
+        self.setModified(False)
+        if self._check():
             self.committed.emit(self.value())
+        else:
+            why = self.error
+            self.set_value(self._in_use)
+            self.rejected.emit(f"{why}; kept {coefficient_text(self._in_use) or 'no value'}")
 
 
 def _literal_choices(annotation: Any) -> list[str] | None:
@@ -163,6 +173,7 @@ class CasePanel(QtWidgets.QScrollArea):
         self._build_solver()
         self.layout_.addWidget(self.solver_box)
         self.layout_.addStretch(1)
+        self.wheel_guard = WheelGuard(body)
         self.editor.refused.connect(self._show_refusal)
         self.editor.session.caseChanged.connect(self.refresh)
         self.editor.session.meshChanged.connect(self._mesh_changed)
@@ -177,10 +188,17 @@ class CasePanel(QtWidgets.QScrollArea):
         return dict(self.data.get("parameters", {}))
 
     def _edit(self, description: str, change) -> bool:
+        """Apply an edit; when refused, show the form's values in use again (and the reason)."""
         error = self.editor.edit(description, change)
         if error is None:
             self.message.setText("")
+        else:
+            QtCore.QTimer.singleShot(0, lambda: self.refresh(self.editor.case))  # not while the editor emits
         return error is None
+
+    def _connect_coefficient(self, edit: CoefficientEdit) -> CoefficientEdit:
+        edit.rejected.connect(lambda why: self.message.setText(f"Not applied: {why}"))
+        return edit
 
     def _show_refusal(self, message: str) -> None:
         self.message.setText(f"Not applied: {message}")
@@ -204,6 +222,7 @@ class CasePanel(QtWidgets.QScrollArea):
         self._refresh_boundary()
         self._refresh_probes()
         self._refresh_solver()
+        self.wheel_guard.guard(self.widget())
 
     def _mesh_changed(self, mesh: Mesh | None) -> None:
         self.mesh = mesh
@@ -212,8 +231,13 @@ class CasePanel(QtWidgets.QScrollArea):
 
     # -- physics --
     def _refresh_physics(self, case: Case) -> None:
-        self._clear(self.physics_form)
         physics = self.data.get("physics", {})
+        shape = (case.physics.kind, physics.get("time") is not None, len(physics.get("body_force") or []))
+        if shape == getattr(self, "_physics_shape", None):
+            self._update_physics(physics)  # same fields: keep the widgets (and the keyboard focus)
+            return
+        self._physics_shape = shape
+        self._clear(self.physics_form)
         kind_box = QtWidgets.QComboBox()
         kind_box.addItems(list(PHYSICS))
         kind_box.setCurrentText(case.physics.kind)
@@ -228,7 +252,7 @@ class CasePanel(QtWidgets.QScrollArea):
             tip = info.description or ""
             value = physics.get(name, None)
             if name in cls.coefficient_fields and name != "body_force":
-                edit = CoefficientEdit(self.parameters)
+                edit = self._connect_coefficient(CoefficientEdit(self.parameters))
                 edit.set_value(value if value is not None else info.default)
                 edit.committed.connect(lambda v, n=name: self._edit(f"set {n}", lambda d: d["physics"].__setitem__(n, v)))
                 widget = edit
@@ -250,6 +274,31 @@ class CasePanel(QtWidgets.QScrollArea):
             widget.setToolTip(tip if not isinstance(widget, CoefficientEdit) else widget.toolTip())
             self.physics_form.addRow(label, widget)
 
+    def _update_physics(self, physics: dict[str, Any]) -> None:
+        """Show the case's physics values in the existing widgets."""
+        cls = PHYSICS[physics["kind"]]
+        values = {f"physics.{k}": v for k, v in physics.items() if k != "time"}
+        values |= {f"physics.time.{k}": v for k, v in (physics.get("time") or {}).items()}
+        for widget in self.physics_box.findChildren(QtWidgets.QWidget):
+            name = widget.objectName()
+            if not name.startswith("physics.") or name == "physics.kind":
+                continue
+            key = name.split(".")[-1]
+            info = (TimeStepping if name.startswith("physics.time.") else cls).model_fields.get(key)
+            if info is None:
+                continue
+            value = values.get(name, info.default)
+            widget.blockSignals(True)
+            if isinstance(widget, CoefficientEdit):
+                widget.set_value(value)
+            elif isinstance(widget, QtWidgets.QComboBox):
+                widget.setCurrentText(str(value))
+            elif isinstance(widget, QtWidgets.QCheckBox):
+                widget.setChecked(bool(value))
+            elif isinstance(widget, QtWidgets.QLineEdit) and isinstance(value, (int, float)):
+                widget.setText(f"{value:.12g}")
+            widget.blockSignals(False)
+
     def _number_edit(self, value: Any, commit) -> QtWidgets.QLineEdit:
         edit = QtWidgets.QLineEdit(f"{value:.12g}" if isinstance(value, (int, float)) else "")
         edit.setValidator(QtGui.QDoubleValidator())
@@ -263,7 +312,7 @@ class CasePanel(QtWidgets.QScrollArea):
         n = 3 if self.mesh is not None and self.mesh.gdim == 3 else 2
         if value:
             n = len(value)
-        edits = [CoefficientEdit(self.parameters, optional=optional) for _ in range(n)]
+        edits = [self._connect_coefficient(CoefficientEdit(self.parameters, optional=optional)) for _ in range(n)]
         for i, edit in enumerate(edits):
             edit.set_value(value[i] if value else None)
             edit.setPlaceholderText("xyz"[i] + (" (none)" if optional else ""))
@@ -505,7 +554,7 @@ class CasePanel(QtWidgets.QScrollArea):
             if name == "vector":
                 widget = self._vector_edit(bc.get("vector"), optional=False, on_commit=lambda vec, r=region: self._set_condition_value(r, "vector", vec))
             else:
-                widget = CoefficientEdit(self.parameters, optional=bc["type"] == "displacement")
+                widget = self._connect_coefficient(CoefficientEdit(self.parameters, optional=bc["type"] == "displacement"))
                 widget.set_value(bc.get(name, start if bc["type"] != "displacement" else None))
                 widget.committed.connect(lambda v, n=name, r=region: self._set_condition_value(r, n, v))
             widget.setObjectName(f"boundary.{name}")
@@ -739,7 +788,9 @@ def card_html(card) -> str:
         ("inputs / outputs", f"{', '.join(card.inputs)} -> {', '.join(card.outputs)}"),
         ("grid", f"{card.grid.get('resolution')} x {card.grid.get('resolution')} on {card.grid.get('domain')}"),
         ("trained on", ", ".join(f"{k} in [{lo:g}, {hi:g}]" for k, (lo, hi) in card.training_ranges.items()) + f"; {card.dataset.get('samples', '?')} samples"),
-        ("test error", f"relative L2 {test:.2%}" if isinstance(test, float) else "not recorded"),
+        ("test error", f"relative L2 {test:.2%}" if isinstance(test, float) else
+         f"validation relative L2 {metrics['validation_relative_l2']:.2%} (no separate test set)" if isinstance(metrics.get("validation_relative_l2"), float)
+         else "not recorded"),
         ("created", card.created),
     ]
     return "<table>" + "".join(f"<tr><td><b>{k}</b>&nbsp;</td><td>{v}</td></tr>" for k, v in rows) + "</table>"
@@ -765,5 +816,8 @@ def _detach(d: dict[str, Any], region: str) -> dict[str, Any] | None:
 
 
 def _describe(bc: dict[str, Any]) -> str:
-    values = ", ".join(f"{k} = {coefficient_text(v)}" for k, v in bc.items() if k not in ("region", "type"))
+    def text(v: Any) -> str:
+        return "(" + ", ".join(coefficient_text(x) for x in v) + ")" if isinstance(v, list) else coefficient_text(v)
+
+    values = ", ".join(f"{k} = {text(v)}" for k, v in bc.items() if k not in ("region", "type"))
     return f"{bc['type']}: {values}" if values else bc["type"]

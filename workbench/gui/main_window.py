@@ -77,6 +77,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_docks()
         self._build_actions()
         self._build_menus()
+        self.setMinimumSize(1000, 640)
+        self._initial_layout = self.saveState()
         self.statusBar().showMessage("Open an example (File > Open example) or a case, or pick a geometry and press Mesh.")
         self.session.caseChanged.connect(self._case_changed)
         self.session.meshChanged.connect(self._mesh_changed)
@@ -119,7 +121,10 @@ class MainWindow(QtWidgets.QMainWindow):
         setup.setMinimumWidth(380)
         self.setup_dock = self._dock("Setup", setup, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
         self.metrics_panel = MetricsPanel()
-        self.metrics_dock = self._dock("Metrics", self.metrics_panel, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
+        scroll = QtWidgets.QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.metrics_panel)
+        self.metrics_dock = self._dock("Metrics", scroll, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
         plots = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         self.line_plot = LinePlotPanel()
         self.histogram = ErrorHistogram()
@@ -129,7 +134,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.run_panel = RunPanel()
         self.run_dock = self._dock("Run", self.run_panel, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
         self.resizeDocks([self.run_dock], [170], QtCore.Qt.Orientation.Vertical)
-        self.resizeDocks([self.setup_dock, self.metrics_dock], [420, 380], QtCore.Qt.Orientation.Horizontal)
+        self.resizeDocks([self.setup_dock, self.metrics_dock], [420, 400], QtCore.Qt.Orientation.Horizontal)
+        self.resizeDocks([self.metrics_dock, self.plots_dock], [430, 400], QtCore.Qt.Orientation.Vertical)
         self.mesh_panel.meshRequested.connect(self.mesh_case)
         self.mesh_panel.openMeshRequested.connect(self.open_mesh_dialog)
         self.mesh_panel.regionSelected.connect(self.mesh_view.highlight)
@@ -172,6 +178,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_cancel = self._action("Cancel", self.cancel_job, "Esc", "stop the running job")
         self.act_train = self._action("Train a surrogate...", self.open_training, tip="generate data with the classical solver and train a neural operator")
         self.act_reset_camera = self._action("Reset camera", self._reset_camera, "R")
+        self.act_reset_layout = self._action("Reset layout", self.reset_layout, tip="put the panels back where they started")
         self.act_about = self._action("About", self._about)
 
     def _build_menus(self) -> None:
@@ -205,6 +212,7 @@ class MainWindow(QtWidgets.QMainWindow):
         for dock in (self.setup_dock, self.metrics_dock, self.plots_dock, self.run_dock):
             view.addAction(dock.toggleViewAction())
         view.addAction(self.act_reset_camera)
+        view.addAction(self.act_reset_layout)
         bar.addMenu("&Help").addAction(self.act_about)
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("toolbar.main")
@@ -265,9 +273,13 @@ class MainWindow(QtWidgets.QMainWindow):
             return self.open_project(path)
         return self.open_mesh(path)
 
+    def is_modified(self) -> bool:
+        """Unsaved case edits or results."""
+        return self.session.dirty or not self.editor.undo_stack.isClean()
+
     def _may_discard(self) -> bool:
         """Ask before the current case's unsaved edits are dropped."""
-        if not self.session.dirty or not self.confirm_close:
+        if not self.is_modified() or not self.confirm_close:
             return True
         answer = QtWidgets.QMessageBox.question(
             self, "Unsaved changes", "The current case or results have unsaved changes. Save them as a project first?",
@@ -300,6 +312,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.session.set_results(results or {}, replace=True)
         self.line_plot.start_edit.clear()
         self.line_plot.end_edit.clear()
+        self.line_plot.set_results({}, "")
         self.session.set_dirty(False)
         self.tabs.setCurrentWidget(self.mesh_view)
 
@@ -329,15 +342,19 @@ class MainWindow(QtWidgets.QMainWindow):
     def save_case(self) -> bool:
         if self.session.case is None:
             return False
+        from engine.resources import resources_dir
+
         source = self.editor.source
-        if source is None or not Path(source).suffix == ".toml":
-            return self.save_case_as()
+        shipped = source is not None and Path(source).resolve().is_relative_to(resources_dir().resolve())
+        if source is None or Path(source).suffix != ".toml" or shipped:
+            return self.save_case_as()  # never write over a shipped example
         return self._write_case(Path(source))
 
     def save_case_as(self) -> bool:
         if self.session.case is None:
             return False
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save case", str(self.editor.source or "case.toml"), CASE_FILTER)
+        start = Path.cwd() / (Path(self.editor.source).name if self.editor.source else "case.toml")
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save case (comments of the original file are not kept)", str(start), CASE_FILTER)
         return bool(path) and self._write_case(Path(path))
 
     def _write_case(self, path: Path) -> bool:
@@ -353,7 +370,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_error(f"Cannot save {path}", err)
             return False
         self.editor.source = path
-        self.session.set_case(case.with_source(path), dirty=False)
+        self.session.set_case(case.with_source(path))
         self.editor.undo_stack.setClean()
         self._remember(path)
         self.statusBar().showMessage(f"saved {path}")
@@ -380,7 +397,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_error(f"Cannot save the project {path}", err)
             return False
         self.session.project_path = path
+        self.editor.undo_stack.setClean()
         self.session.set_dirty(False)
+        self._update_title()
         self._remember(path)
         self.statusBar().showMessage(f"saved project {path}")
         return True
@@ -535,6 +554,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def _job_done(self, job: Job) -> None:
         self.job = None
         self._update_actions()
+        if self.statusBar().currentMessage() == f"{job.name}...":
+            self.statusBar().showMessage(f"{job.name}: {job.outcome} after {job.wall_time or 0:.1f} s")
         self.jobFinished.emit(job.name, job.outcome or "errored")
 
     def cancel_job(self) -> None:
@@ -547,6 +568,8 @@ class MainWindow(QtWidgets.QMainWindow):
         for action in (self.act_mesh, self.act_run_classical, self.act_run_surrogate, self.act_run_both):
             action.setEnabled(has_case and not busy)
         self.act_train.setEnabled(not busy)
+        for action in (self.act_save_case, self.act_save_case_as):
+            action.setEnabled(has_case)
         self.act_cancel.setEnabled(busy)
         self.mesh_panel.set_busy(busy)
         has_surrogate = has_case and self.session.case.solver.surrogate is not None
@@ -564,8 +587,15 @@ class MainWindow(QtWidgets.QMainWindow):
         from engine.problem import build_case_mesh
 
         def work(progress, cancel):
-            progress(None, "meshing " + (case.geometry.kind or Path(case.geometry.file).name))
-            return build_case_mesh(case)
+            from engine.solver import check_cancelled
+
+            if case.geometry.file is not None:
+                progress(None, f"reading {Path(case.geometry.file).name}")
+            else:
+                progress(None, f"meshing {case.geometry.kind} with gmsh (gmsh cannot stop midway: Cancel discards the mesh once it is done)")
+            mesh = build_case_mesh(case)
+            check_cancelled(cancel, "meshing")
+            return mesh
 
         def done(mesh: Mesh) -> None:
             if self.session.case is not None and self.session.case.geometry == case.geometry and self.session.case.mesh == case.mesh:
@@ -606,7 +636,8 @@ class MainWindow(QtWidgets.QMainWindow):
         """Say what went wrong in a dialog (non-blocking) and in the log; the app carries on."""
         text = str(error)
         self.last_error = text
-        self.run_panel.append(f"error: {title}: {text}")
+        if not self.job or not hasattr(error, "traceback_text"):  # a job's failure is in the log already
+            self.run_panel.append(f"error: {title}: {text}")
         self.statusBar().showMessage(f"{title}: {text}")
         dialog = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Critical, title, text, QtWidgets.QMessageBox.StandardButton.Ok, self)
         if not isinstance(error, WorkbenchError) and hasattr(error, "traceback_text"):
@@ -621,6 +652,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def _case_changed(self, case: Case | None) -> None:
         self._update_actions()
         self._update_title()
+        stale = bool(self.session.results) and case is not None and self.results_case is not None and self.results_case != case_data(case)
+        self.metrics_panel.set_stale(stale)
 
     def _mesh_changed(self, mesh: Mesh | None) -> None:
         self.mesh_view.set_mesh(mesh, welcome=self.session.case is None)
@@ -681,6 +714,12 @@ class MainWindow(QtWidgets.QMainWindow):
         if name is not None and self.session.mesh is not None and name in self.session.mesh.regions:
             self.mesh_view.highlight(name)
 
+    def reset_layout(self) -> None:
+        self.restoreState(self._initial_layout)
+        for dock in (self.setup_dock, self.metrics_dock, self.plots_dock, self.run_dock):
+            dock.show()
+            dock.setFloating(False)
+
     def _reset_camera(self) -> None:
         view = self.tabs.currentWidget()
         if hasattr(view, "reset_camera"):
@@ -689,7 +728,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _update_title(self, *_: Any) -> None:
         case = self.session.case
         name = (case.title or (case.source.name if case.source else "untitled")) if case else "no case"
-        star = " *" if self.session.dirty or not self.editor.undo_stack.isClean() else ""
+        star = " *" if self.is_modified() else ""
         self.setWindowTitle(f"{name}{star} - Simulation Workbench")
 
     def _about(self) -> None:

@@ -17,6 +17,7 @@ from engine.mesh.geometry import GEOMETRIES
 from engine.mesh.mesh import Mesh
 
 from workbench.gui.case_editor import CaseEditor
+from workbench.gui.forms import WheelGuard
 
 __all__ = ["MeshPanel", "mesh_statistics"]
 
@@ -123,6 +124,7 @@ class MeshPanel(QtWidgets.QWidget):
         editor.session.caseChanged.connect(self.refresh)
         editor.session.meshChanged.connect(self.show_mesh)
         self.refresh(editor.case)
+        WheelGuard(self)
 
     @property
     def data(self) -> dict[str, Any]:
@@ -141,7 +143,7 @@ class MeshPanel(QtWidgets.QWidget):
         geometry = case.geometry
         builtin = geometry.kind is not None
         self.geometry_box.setCurrentText(geometry.kind if builtin else "(mesh file)")
-        self.file_label.setText("" if builtin else str(case.resolve(geometry.file)))
+        self.file_label.setText("" if builtin else str(case.resolve(geometry.file).resolve()))
         self.options_box.setEnabled(builtin)
         self._parameters_form(case)
         if builtin:

@@ -4,7 +4,7 @@ field the comparison's error norms, and each probe's values side by side."""
 from __future__ import annotations
 
 import numpy as np
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from engine.comparison import Comparison
 from engine.result import Result
@@ -31,6 +31,13 @@ def _probe_text(values: np.ndarray) -> str:
     return "[" + ", ".join(f"{v:.4g}" for v in flat[:4]) + (", ...]" if flat.size > 4 else "]")
 
 
+def _fit_rows(table: QtWidgets.QTableWidget, most: int = 6) -> None:
+    """Make a table as tall as its rows (up to ``most``, then it scrolls), so none hides behind one row."""
+    rows = max(1, min(table.rowCount(), most))
+    height = table.horizontalHeader().sizeHint().height() + rows * table.verticalHeader().defaultSectionSize()
+    table.setFixedHeight(height + 2 * table.frameWidth() + table.horizontalScrollBar().sizeHint().height())
+
+
 class MetricsPanel(QtWidgets.QWidget):
     """Three tables: solvers, comparison per field, probes."""
 
@@ -41,6 +48,11 @@ class MetricsPanel(QtWidgets.QWidget):
         self.headline = QtWidgets.QLabel("No results yet.")
         self.headline.setWordWrap(True)
         layout.addWidget(self.headline)
+        self.stale = QtWidgets.QLabel("These results answer an earlier version of the case: run again to update them.")
+        self.stale.setWordWrap(True)
+        self.stale.setStyleSheet("color: #8a5300; font-weight: bold;")
+        self.stale.setVisible(False)
+        layout.addWidget(self.stale)
         self.solvers = self._table(["solver", "wall time (s)", "unknowns / model", "iterations", "residual"])
         self.comparison = self._table(["field", "relative L2", "max |error|", "at"])
         self.probes = self._table(["probe", "field", "classical", "surrogate", "difference"])
@@ -60,8 +72,12 @@ class MetricsPanel(QtWidgets.QWidget):
         table.verticalHeader().setVisible(False)
         table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         table.horizontalHeader().setStretchLastSection(True)
-        table.setMaximumHeight(150)
+        table.setVerticalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        _fit_rows(table)
         return table
+
+    def set_stale(self, stale: bool) -> None:
+        self.stale.setVisible(stale)
 
     def show_results(self, results: dict[str, Result], comparison: Comparison | None, why_not: str | None = None) -> None:
         self.solvers.setRowCount(len(results))
@@ -81,6 +97,8 @@ class MetricsPanel(QtWidgets.QWidget):
         self._show_probes(results)
         for table in (self.solvers, self.comparison, self.probes):
             table.resizeColumnsToContents()
+            _fit_rows(table)
+        self.stale.setVisible(False)
         if comparison is not None and metrics:
             first, m = next(iter(metrics.items()))
             self.headline.setText(f"<b>{first}</b>: surrogate vs classical relative L2 error <b>{m['relative_l2']:.2%}</b>, "

@@ -77,8 +77,11 @@ class LinePlotPanel(QtWidgets.QWidget):
         self.set_line(start, end)
 
     def set_line(self, start, end) -> None:
-        self.start_edit.setText(", ".join(f"{v:.6g}" for v in start))
-        self.end_edit.setText(", ".join(f"{v:.6g}" for v in end))
+        start, end = np.asarray(start, float), np.asarray(end, float)
+        scale = float(np.max(np.abs(np.concatenate([start, end])))) or 1.0
+        for edit, point in ((self.start_edit, start), (self.end_edit, end)):
+            point = np.where(np.abs(point) < 1e-12 * scale, 0.0, point)  # no 4.4e-16 for a zero
+            edit.setText(", ".join(f"{v:.6g}" for v in point))
         self.update_plot()
 
     def line(self) -> tuple[np.ndarray, np.ndarray] | None:
@@ -95,6 +98,8 @@ class LinePlotPanel(QtWidgets.QWidget):
         self.plot.clear()
         self.distance, self.profiles = None, {}
         if not self.results or not self.field:
+            self.plot.setLabel("left", "")
+            self.message.setText("")
             self.lineChanged.emit(None, None)
             return
         line = self.line()
@@ -144,9 +149,12 @@ class ErrorHistogram(QtWidgets.QWidget):
     def set_values(self, values: np.ndarray | None, label: str = "error") -> None:
         self.plot.clear()
         self.counts = self.edges = None
+        axis = self.plot.getAxis("bottom")
         if values is None or len(values) == 0:
+            axis.enableAutoSIPrefix(False)  # no stale "(x1e-06)" on an empty plot
             self.plot.setLabel("bottom", "error (run both to compare)")
             return
+        axis.enableAutoSIPrefix(True)
         finite = values[np.isfinite(values)]
         self.counts, self.edges = np.histogram(finite, bins=min(60, max(10, int(np.sqrt(len(finite))))))
         self.plot.plot(self.edges, self.counts, stepMode="center", fillLevel=0, brush=(228, 87, 46, 120), pen=pg.mkPen("#e4572e"))

@@ -72,10 +72,10 @@ class RunPanel(QtWidgets.QWidget):
         if job is not self.job:
             return
         self.progress.setRange(0, 1000)
-        self.progress.setValue(1000 if job.wall_time is not None else 0)
+        self.progress.setValue(1000 if job.outcome == "returned" else 0)
         self.cancel_button.setEnabled(False)
         self.status.setText("idle")
-        self.progress.setFormat(f"{job.name}: {job.wall_time or 0:.2f} s")
+        self.progress.setFormat(f"{job.name}: {job.outcome} after {job.wall_time or 0:.2f} s")
         self.job = None
 
     @QtCore.Slot()

@@ -43,16 +43,23 @@ class Session(QtCore.QObject):
         self.comparison: Comparison | None = None
         self.comparison_error: str | None = None
         self.project_path: Path | None = None
+        #: results (or a whole new document) not saved in a project yet; case edits are the
+        #: editor's undo stack's to track
         self.dirty = False
 
     # -- case and mesh --
-    def set_case(self, case: Case | None, *, dirty: bool = True) -> None:
-        """Make ``case`` current; results of an earlier case are kept until the next run."""
+    def set_case(self, case: Case | None, *, dirty: bool | None = None) -> None:
+        """Make ``case`` current; results of an earlier case are kept until the next run.
+
+        ``dirty``: set or clear the unsaved-results flag; None leaves it (case edits are tracked
+        by the editor's undo stack).
+        """
         self.case = case
         if case is not None and self.mesh is not None and mesh_key(case) != self._mesh_key:
             self.set_mesh(None)
         self.caseChanged.emit(case)
-        self.set_dirty(dirty)
+        if dirty is not None:
+            self.set_dirty(dirty)
 
     def set_mesh(self, mesh: Mesh | None, case: Case | None = None) -> None:
         """Make ``mesh`` current (the mesh of ``case``, default the current case)."""

@@ -22,10 +22,10 @@ from engine.visual import component_names, region_grid, scalar_values, to_grid
 __all__ = ["MeshView", "ResultView", "CompareView", "ERROR_MODES"]
 
 #: How the error view shows candidate - reference.
-ERROR_MODES = {
-    "absolute": "|error|",
-    "relative": "|error| / max |reference|",
-    "signed": "error (candidate - reference)",
+ERROR_MODES = {  # (VTK's text actors split titles at "|": no bars here)
+    "absolute": "absolute error",
+    "relative": "error relative to max reference",
+    "signed": "signed error (surrogate - classical)",
 }
 WELCOME = (
     "Welcome to the Simulation Workbench.\n\n"
@@ -320,13 +320,13 @@ class ResultView(_FieldView):
         for old in list(self.plotter.scalar_bars.keys()):
             self.plotter.remove_scalar_bar(old, render=False)
         self.plotter.add_mesh(grid, scalars=title, name="field", cmap=_CMAP, show_edges=False,
-                              scalar_bar_args=_bar(title, vertical=True), render=False)
+                              scalar_bar_args=_bar(title), render=False)
+        _labels_below(self.plotter)
         if result.times is not None:
             self.time_label.setText(f"t = {result.times[self.step]:.4g}  ({self.step + 1}/{len(result.times)})")
         self._draw_line()
         if not self._camera_set:
-            _view_for(self.plotter, result.mesh)
-            self.plotter.reset_camera()
+            _frame(self.plotter, result.mesh)
             self._camera_set = True
         self.plotter.render()
         self.stateChanged.emit()
@@ -368,9 +368,23 @@ def _bar(title: str, *, vertical: bool = False) -> dict[str, Any]:
     bar: dict[str, Any] = {"title": title, "n_labels": 3, "fmt": "%.3g", "label_font_size": 11, "title_font_size": 12, "color": "black"}
     if vertical:
         bar |= {"vertical": True, "position_x": 0.88, "position_y": 0.15, "height": 0.7, "width": 0.06}
-    else:
-        bar |= {"width": 0.7, "position_x": 0.15, "position_y": 0.04, "height": 0.06}
+    else:  # tall enough that the title sits above the labels, not on them
+        bar |= {"width": 0.7, "position_x": 0.15, "position_y": 0.02, "height": 0.12}
     return bar
+
+
+def _labels_below(plotter) -> None:
+    """Horizontal colour bars: numbers under the bar, so they never run into the title above it."""
+    for bar in plotter.scalar_bars.values():
+        if bar.GetOrientation() == 0:
+            bar.SetTextPositionToPrecedeScalarBar()
+
+
+def _frame(plotter, mesh: Mesh) -> None:
+    """Look at the whole mesh, with room below it for the colour bar."""
+    _view_for(plotter, mesh)
+    plotter.reset_camera()
+    plotter.camera.zoom(0.85)
 
 
 def _title(f: Field, component: str) -> str:
@@ -485,11 +499,11 @@ class CompareView(_FieldView):
             self.plotter.add_mesh(grid, scalars=title, name=label, render=False,
                                   scalar_bar_args=_bar(title), **kwargs)
             self.plotter.add_text(label if label != "error" else error_title, position="upper_edge", font_size=9, color="black", name=f"{label}_title")
+        _labels_below(self.plotter)
         self._draw_line()
         if not self._camera_set:
             self.plotter.subplot(0, 0)
-            _view_for(self.plotter, mesh)
-            self.plotter.reset_camera()
+            _frame(self.plotter, mesh)
             self._camera_set = True
         self.plotter.render()
         self.stateChanged.emit()

@@ -39,7 +39,10 @@ class ClassicalSolver:
         from engine.solvers.fem.discretize import Discretization
         from engine.solvers.fem.linear import LinearSolver
 
+        from engine.problem import check_determined
+
         started = time.perf_counter()
+        check_determined(problem.case)
         options = problem.case.solver.classical.model_copy(update=self.overrides)
         physics = problem.case.physics
         check_cancelled(cancel)

@@ -344,7 +344,10 @@ def test_compare_screenshot_shows_three_views(qtbot, window, tmp_path):
 def test_unsaved_changes_prompt_on_close(qtbot, window, monkeypatch):
     _open(qtbot, window, "darcy_unit_square.toml")
     window.editor.edit("rename", lambda d: d.__setitem__("title", "renamed"))
-    assert window.session.dirty and window.windowTitle().startswith("renamed *")
+    assert window.is_modified() and window.windowTitle().startswith("renamed *")
+    window.editor.undo_stack.undo()  # back to the file's case: nothing unsaved
+    assert not window.is_modified() and "*" not in window.windowTitle()
+    window.editor.undo_stack.redo()
     window.confirm_close = True
     asked = []
     monkeypatch.setattr(QtWidgets.QMessageBox, "question", lambda *a, **k: asked.append(a) or QtWidgets.QMessageBox.StandardButton.Cancel)
@@ -459,3 +462,88 @@ def test_training_refuses_the_name_of_a_shipped_model(qtbot, window):
     assert window.job is None
     assert "a shipped model has this name" in dialog.status.text()
     dialog.close()
+
+
+def test_refused_values_go_back_to_the_value_in_use(qtbot, window):
+    _open(qtbot, window, "darcy_unit_square.toml")
+    panel = window.case_panel
+    k_in_use = window.session.case.physics.k
+    k_edit = panel.findChild(QtWidgets.QLineEdit, "physics.k")
+    k_edit.setText("1 + sin(x")
+    k_edit.setModified(True)
+    k_edit.editingFinished.emit()
+    assert k_edit.text() == k_in_use and window.session.case.physics.k == k_in_use
+    assert panel.message.text().startswith("Not applied:") and "kept" in panel.message.text()
+    # Checked against the mesh as well: k must be positive where it acts.
+    k_edit = panel.findChild(QtWidgets.QLineEdit, "physics.k")
+    k_edit.setText("-1")
+    k_edit.setModified(True)
+    k_edit.editingFinished.emit()
+    assert "not positive" in panel.message.text()
+    assert window.session.case.physics.k == k_in_use
+    qtbot.waitUntil(lambda: panel.findChild(QtWidgets.QLineEdit, "physics.k").text() == k_in_use, timeout=2000)
+    # A probe outside the mesh is refused when it is typed, not when the case runs.
+    error = window.editor.edit("far probe", lambda d: d["probes"].append({"name": "far", "point": [0.5, 5.0]}))
+    assert error is not None and "outside the mesh" in error
+
+
+def test_the_mouse_wheel_scrolls_past_unfocused_boxes(qtbot, window):
+    _open(qtbot, window, "darcy_unit_square.toml")
+    window.setup_tabs.setCurrentWidget(window.case_panel)
+    box = window.case_panel.linear_box
+    before = box.currentText()
+    from PySide6 import QtGui
+
+    centre = QtCore.QPointF(box.rect().center())
+    wheel = QtGui.QWheelEvent(centre, box.mapToGlobal(centre), QtCore.QPoint(0, 0), QtCore.QPoint(0, -120),
+                              QtCore.Qt.MouseButton.NoButton, QtCore.Qt.KeyboardModifier.NoModifier, QtCore.Qt.ScrollPhase.NoScrollPhase, False)
+    QtWidgets.QApplication.sendEvent(box, wheel)
+    assert box.currentText() == before
+    assert window.editor.undo_stack.count() == 0
+
+
+def test_cancelled_meshing_discards_the_mesh(qtbot, window):
+    _open(qtbot, window, "darcy_unit_square.toml")
+    first = window.session.mesh
+    window.editor.edit("finer", lambda d: d["mesh"].__setitem__("size", 0.004))
+    assert window.session.mesh is None  # the old mesh no longer belongs to the case
+    job = window.mesh_case()
+    job.cancel()
+    assert wait_job(qtbot, window) == "cancelled"
+    assert window.session.mesh is None and first.n_points < 5000
+
+
+def test_save_never_writes_over_a_shipped_example(qtbot, window, tmp_path, monkeypatch):
+    _open(qtbot, window, "darcy_unit_square.toml")
+    original = DARCY.read_text()
+    window.editor.edit("rename", lambda d: d.__setitem__("title", "mine"))
+    target = tmp_path / "mine.toml"
+    asked = []
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName", lambda *a, **k: asked.append(a) or (str(target), ""))
+    assert window.save_case()
+    assert asked, "Save on a shipped example asks where to save"
+    assert DARCY.read_text() == original
+    from engine.case.load import load_case
+
+    assert load_case(target).title == "mine"
+    assert not window.is_modified()
+
+
+def test_results_are_marked_stale_after_an_edit(qtbot, window):
+    _open(qtbot, window, "darcy_unit_square.toml")
+    window.run("classical")
+    assert wait_job(qtbot, window) == "returned"
+    assert window.metrics_panel.stale.isHidden()
+    window.editor.edit("f = 2", lambda d: d["physics"].__setitem__("f", 2.0))
+    assert not window.metrics_panel.stale.isHidden()
+    window.editor.undo_stack.undo()
+    assert window.metrics_panel.stale.isHidden()
+
+
+def test_run_both_is_refused_before_the_classical_solve(qtbot, window):
+    _open(qtbot, window, "nafems_t3.toml")
+    window.editor.edit("surrogate", lambda d: d.setdefault("solver", {}).__setitem__("surrogate", {"model": "darcy-fno"}))
+    window.run("both")
+    assert wait_job(qtbot, window) == "errored"
+    assert "classical:" not in window.run_panel.log.toPlainText()
+    assert "heat" in window.last_error

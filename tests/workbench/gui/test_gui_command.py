@@ -54,3 +54,14 @@ def test_gui_run_of_a_case_that_fails_exits_1(tmp_path):
     done = _workbench("gui", str(resource_path("examples/heat_plate_with_hole.toml")), "--run", "surrogate", "--exit", env=env)
     assert done.returncode == 1, done.stderr
     assert "surrogate" in done.stderr
+
+
+def test_gui_with_a_broken_case_says_why_and_exits_2(tmp_path):
+    if not os.environ.get("DISPLAY"):
+        pytest.skip("no display")
+    broken = tmp_path / "broken.toml"
+    broken.write_text('version = 1\n[geometry]\nkind = "unit_square"\n[physics]\nkind = "diffusion"\nk = "1 + sin(x"\n')
+    env = dict(os.environ, WORKBENCH_MODELS=str(tmp_path / "models"), HOME=str(tmp_path))
+    done = _workbench("gui", str(broken), "--run", "both", "--exit", env=env, timeout=120)
+    assert done.returncode == 2
+    assert "physics.k" in done.stderr and "broken.toml" in done.stderr
