@@ -39,12 +39,34 @@ def _set_icon(app) -> None:
             return
 
 
+_NO_SCREEN = ("On a machine without a screen use batch mode (`workbench run CASE --out DIR`), "
+              "or start the app under a virtual display: xvfb-run -a workbench gui")
+
+
 def _check_display() -> str | None:
-    """Why no window can open here (no display), or None."""
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        if os.environ.get("QT_QPA_PLATFORM") not in ("offscreen", "minimal"):
-            return ("no display: the desktop app needs one (DISPLAY is not set). On a machine without a screen use "
-                    "batch mode (`workbench run CASE --out DIR`), or start it under a virtual display: xvfb-run -a workbench gui")
+    """Why no window can open here (no display, or one that does not answer), or None.
+
+    Qt aborts the whole process when its display is missing; say so in words first.
+    """
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM") in ("offscreen", "minimal"):
+        return None
+    display = os.environ.get("DISPLAY")
+    if not display and not os.environ.get("WAYLAND_DISPLAY"):
+        return f"no display: the desktop app needs one (DISPLAY is not set). {_NO_SCREEN}"
+    if display and not os.environ.get("WAYLAND_DISPLAY"):
+        import ctypes
+        import ctypes.util
+
+        name = ctypes.util.find_library("X11")
+        if name:
+            x11 = ctypes.CDLL(name)
+            x11.XOpenDisplay.restype = ctypes.c_void_p
+            x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+            handle = x11.XOpenDisplay(display.encode())
+            if not handle:
+                return f"cannot connect to the display {display!r} (is the X server running?). {_NO_SCREEN}"
+            x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+            x11.XCloseDisplay(handle)
     return None
 
 

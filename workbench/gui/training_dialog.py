@@ -194,6 +194,7 @@ class TrainingDialog(QtWidgets.QDialog):
         job.errored.connect(lambda exc: self.status.setText(f"Failed: {exc}"))
         self.start_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
+        self.status.setText(f"Generating the data set into {plan['dataset']} (kept and reused by later runs with the same settings)...")
 
     def cancel(self) -> None:
         if self.job is not None:

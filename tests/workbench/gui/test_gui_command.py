@@ -65,3 +65,10 @@ def test_gui_with_a_broken_case_says_why_and_exits_2(tmp_path):
     done = _workbench("gui", str(broken), "--run", "both", "--exit", env=env, timeout=120)
     assert done.returncode == 2
     assert "physics.k" in done.stderr and "broken.toml" in done.stderr
+
+
+def test_gui_with_a_display_that_does_not_answer_says_so(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("WAYLAND_DISPLAY", "QT_QPA_PLATFORM")} | {"DISPLAY": ":987"}
+    done = _workbench("gui", "--exit", env=env, timeout=60)
+    assert done.returncode == 2, done.stderr  # not Qt's abort (134)
+    assert "cannot connect to the display ':987'" in done.stderr
