@@ -15,6 +15,7 @@ from engine.case import Case, case_json_schema, case_to_toml, load_case, parse_c
 from engine.case.load import case_json_schema_text
 from engine.errors import CaseError, ExpressionError, InputError, MeshError, RegionError
 from engine.problem import Problem
+from engine.solvers import get_solver
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -337,11 +338,12 @@ def test_mutated_cases_validate_or_fail_clearly(mutations):
 @pytest.mark.parametrize("boundary", [[], [{"region": "left", "type": "neumann", "flux": 1.0}]])
 def test_a_steady_problem_with_no_condition_fixing_u_is_refused(boundary):
     case = parse_case({"version": 1, "geometry": {"kind": "unit_square"}, "mesh": {"size": 0.25}, "physics": {"kind": "diffusion", "f": 1.0}, "boundary": boundary})
+    problem = Problem.from_case(case)  # a case being set up may lack its conditions for a while
     with pytest.raises(CaseError, match=r"boundary: no boundary condition fixes the solution.*expected at least one dirichlet"):
-        Problem.from_case(case)
+        get_solver("classical").solve(problem)
 
 
 def test_a_robin_condition_alone_fixes_u():
     case = parse_case({"version": 1, "geometry": {"kind": "unit_square"}, "mesh": {"size": 0.25}, "physics": {"kind": "heat"},
                        "boundary": [{"region": "left", "type": "robin", "h": 2.0}]})
-    assert Problem.from_case(case).mesh.n_points > 0
+    assert get_solver("classical").solve(Problem.from_case(case)).fields["T"].n_values > 0
