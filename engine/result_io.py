@@ -111,17 +111,18 @@ def write_hdf5(result: Result, path: str | Path) -> Path:
     import h5py
 
     path = Path(path)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w", track_order=True) as h5:
         h5.attrs["format"] = _FORMAT_NAME
         h5.attrs["format_version"] = RESULT_FORMAT_VERSION
         h5.attrs["workbench_version"] = __version__
         mesh = result.mesh
-        g = h5.create_group("mesh")
+        # track_order: regions, fields and probes read back in the order they were written
+        g = h5.create_group("mesh", track_order=True)
         g.create_dataset("points", data=mesh.points, compression="gzip")
-        cells = g.create_group("cells")
+        cells = g.create_group("cells", track_order=True)
         for ctype, conn in mesh.cells.items():
             cells.create_dataset(ctype, data=conn, compression="gzip")
-        regions = g.create_group("regions")
+        regions = g.create_group("regions", track_order=True)
         for name, region in mesh.regions.items():
             r = regions.create_group(name)
             r.attrs["dim"] = region.dim
@@ -129,7 +130,7 @@ def write_hdf5(result: Result, path: str | Path) -> Path:
                 r.create_dataset(ctype, data=idx)
             if region.points is not None:
                 r.create_dataset("points", data=region.points)
-        fields = h5.create_group("fields")
+        fields = h5.create_group("fields", track_order=True)
         for name, f in result.fields.items():
             d = fields.create_dataset(name, data=f.values, compression="gzip")
             d.attrs["association"] = f.association
@@ -138,7 +139,7 @@ def write_hdf5(result: Result, path: str | Path) -> Path:
             d.attrs["time_series"] = f.is_time_series
         if result.times is not None:
             h5.create_dataset("times", data=result.times)
-        probes = h5.create_group("probes")
+        probes = h5.create_group("probes", track_order=True)
         for name, reading in result.probes.items():
             p = probes.create_group(name)
             p.attrs["point"] = np.asarray(reading.point, dtype=float)

@@ -134,3 +134,13 @@ def test_reading_something_else_is_refused(tmp_path):
 def test_result_refuses_fields_that_do_not_fit(square):
     with pytest.raises(InputError, match="field 'u' does not fit the mesh"):
         Result(square, {"u": Field("u", np.zeros(3))}, Provenance("x"))
+
+
+def test_hdf5_keeps_the_order_of_regions_and_fields(tmp_path):
+    import engine
+
+    case = engine.load_case(engine.resource_path("examples/kirsch_plate_with_hole.toml"))
+    result = engine.get_solver("classical").solve(engine.Problem.from_case(case))
+    back = engine.read_hdf5(engine.write_hdf5(result, tmp_path / "r.h5"))
+    assert list(back.mesh.regions) == list(result.mesh.regions) == ["symmetry_x", "symmetry_y", "right", "top", "hole", "plate"]
+    assert list(back.fields) == list(result.fields)
