@@ -94,13 +94,14 @@ def compare(reference: Result, candidate: Result) -> Comparison:
 
 
 def line_profile(
-    results: Mapping[str, Result], field: str, start: Sequence[float], end: Sequence[float], *, component: str = "", samples: int = 200
+    results: Mapping[str, Result], field: str, start: Sequence[float], end: Sequence[float], *, component: str = "", step: int = -1, samples: int = 200
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Values of ``field`` along the segment ``start`` -> ``end`` for each result.
 
     Returns the arc length of each sample and, per result label, the (linearly interpolated)
     values there; NaN where the segment leaves the mesh. ``component`` as in
-    ``engine.visual.component_names`` (magnitude, x, y, ...). Time series give their last step.
+    ``engine.visual.component_names`` (magnitude, x, y, ...); ``step``: the time step of a time
+    series (default the last).
 
     Examples
     --------
@@ -127,5 +128,5 @@ def line_profile(
         f = result.field(field)
         if f.association != "point":
             raise InputError("only point fields can be sampled along a line", field=field, value=f.association)
-        profiles[label] = interpolate_at_points(result.mesh, scalar_values(f, component), points[:, : result.mesh.gdim])
+        profiles[label] = interpolate_at_points(result.mesh, scalar_values(f, component, step=step), points[:, : result.mesh.gdim])
     return t * float(np.linalg.norm(b - a)), profiles

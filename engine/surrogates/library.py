@@ -281,7 +281,9 @@ def check_library_name(name: str) -> str:
         raise InputError("invalid model name", field="name", value=name, expected="a folder name such as darcy-fno-small")
     from engine.resources import resources_dir
 
-    if (resources_dir() / "models" / name / _CARD).is_file():
+    shipped = resources_dir() / "models"
+    taken = {f.name.casefold() for f in shipped.iterdir() if (f / _CARD).is_file()} if shipped.is_dir() else set()
+    if name.casefold() in taken:  # case-blind: on macOS and Windows Darcy-FNO *is* darcy-fno
         raise InputError("a shipped model has this name", field="name", value=name,
                          expected=f"another name (for example {name}-mine): yours would hide the shipped one, which the examples use")
     return name

@@ -23,7 +23,7 @@ from engine.errors import WorkbenchError
 
 from workbench.gui.session import Session
 
-__all__ = ["CaseEditor", "case_data"]
+__all__ = ["CaseEditor", "case_data", "check_geometry"]
 
 
 def case_data(case: Case) -> dict[str, Any]:
@@ -78,7 +78,7 @@ class CaseEditor(QtCore.QObject):
         try:
             change(after)
             case = parse_case(after, source=self.source)
-            _check_geometry(case)
+            check_geometry(case)
             mesh = self.session.mesh_for(case)
             if mesh is not None:  # what needs the mesh: region names, probes inside, coefficient values
                 from engine.problem import Problem
@@ -101,7 +101,7 @@ class CaseEditor(QtCore.QObject):
         self.session.set_case(parse_case(self.data, source=self.source))
 
 
-def _check_geometry(case: Case) -> None:
+def check_geometry(case: Case) -> None:
     """The built-in geometry's parameters, checked as the mesher would (cheap: no gmsh)."""
     if case.geometry.kind is not None:
         from engine.mesh.geometry import GEOMETRIES

@@ -139,11 +139,14 @@ class CasePanel(QtWidgets.QScrollArea):
     """Physics, parameters, boundary conditions by region, probes and solver of the case."""
 
     modelSelected = QtCore.Signal(str)
+    compatibilityChanged = QtCore.Signal(list)  # why the chosen surrogate cannot answer the case (empty: it can)
 
     def __init__(self, editor: CaseEditor, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.editor = editor
         self.mesh: Mesh | None = None
+        #: why the chosen surrogate cannot answer the case, once the case is meshed
+        self.incompatible: list[str] = []
         self.setWidgetResizable(True)
         body = QtWidgets.QWidget()
         self.setWidget(body)
@@ -199,6 +202,9 @@ class CasePanel(QtWidgets.QScrollArea):
     def _connect_coefficient(self, edit: CoefficientEdit) -> CoefficientEdit:
         edit.rejected.connect(lambda why: self.message.setText(f"Not applied: {why}"))
         return edit
+
+    def clear_message(self) -> None:
+        self.message.setText("")
 
     def _show_refusal(self, message: str) -> None:
         self.message.setText(f"Not applied: {message}")
@@ -482,7 +488,7 @@ class CasePanel(QtWidgets.QScrollArea):
         elif self.data.get("geometry", {}).get("kind"):
             from engine.mesh.geometry import GEOMETRIES
 
-            geo = GEOMETRIES.get(self.data["geometry"]["kind"])
+            geo = GEOMETRIES.get(self.data["geometry"]["kind"])  # None for an unknown name
             if geo is not None:
                 try:
                     names = list(geo.boundary_names(self.data["geometry"].get("parameters", {})))
@@ -764,12 +770,15 @@ class CasePanel(QtWidgets.QScrollArea):
                 tip = "cannot answer this case: " + "; ".join(reasons) if reasons else "can answer this case"
                 self.model_box.setItemData(i, tip, QtCore.Qt.ItemDataRole.ToolTipRole)
                 self.model_box.setItemData(i, QtGui.QColor("#8a8a8a") if reasons else None, QtCore.Qt.ItemDataRole.ForegroundRole)
+        reasons = [] if case is None or case.solver.surrogate is None or problem is None else self._reasons(problem, case.solver.surrogate.model)
+        if reasons != self.incompatible:
+            self.incompatible = reasons
+            self.compatibilityChanged.emit(reasons)
         if case is None or case.solver.surrogate is None:
             return
         if problem is None:
             self.compatibility.setText("<i>Mesh the case to check whether this model can answer it.</i>")
             return
-        reasons = self._reasons(problem, case.solver.surrogate.model)
         if reasons:
             self.compatibility.setText("<span style='color:#b3261e'><b>This model cannot answer this case:</b><br>"
                                        + "<br>".join(f"&bull; {r}" for r in reasons) + "</span>")

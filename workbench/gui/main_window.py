@@ -19,7 +19,7 @@ from engine.errors import WorkbenchError
 from engine.mesh.mesh import Mesh
 from engine.result import Result
 
-from workbench.gui.case_editor import CaseEditor, case_data
+from workbench.gui.case_editor import CaseEditor, case_data, check_geometry
 from workbench.gui.case_panel import CasePanel
 from workbench.gui.mesh_panel import MeshPanel
 from workbench.gui.metrics_panel import MetricsPanel
@@ -85,6 +85,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.session.resultsChanged.connect(self._results_changed)
         self.session.dirtyChanged.connect(self._update_title)
         self.editor.undo_stack.cleanChanged.connect(self._update_title)
+        self.editor.refused.connect(lambda why: self.statusBar().showMessage(f"Not applied: {why}", 15000))
+        self.case_panel.compatibilityChanged.connect(lambda _: self._update_actions())
         self._update_actions()
 
     # -- construction --
@@ -115,7 +117,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.mesh_panel = MeshPanel(self.editor)
         self.case_panel = CasePanel(self.editor)
         setup = QtWidgets.QTabWidget()
-        setup.addTab(self.mesh_panel, "Geometry && mesh")
+        mesh_scroll = QtWidgets.QScrollArea()
+        mesh_scroll.setWidgetResizable(True)
+        mesh_scroll.setWidget(self.mesh_panel)
+        setup.addTab(mesh_scroll, "Geometry && mesh")
         setup.addTab(self.case_panel, "Case")
         self.setup_tabs = setup
         setup.setMinimumWidth(380)
@@ -294,6 +299,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return False
         try:
             case = load_case(path)
+            check_geometry(case)
         except WorkbenchError as err:
             self.show_error(f"Cannot open {path}", err)
             return False
@@ -313,6 +319,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.line_plot.start_edit.clear()
         self.line_plot.end_edit.clear()
         self.line_plot.set_results({}, "")
+        self.case_panel.clear_message()
+        self.mesh_panel.clear_message()
         self.session.set_dirty(False)
         self.tabs.setCurrentWidget(self.mesh_view)
 
@@ -320,7 +328,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if not self._may_discard():
             return False
         self._start_document(new_case())
-        self.setup_tabs.setCurrentWidget(self.mesh_panel)
+        self.setup_tabs.setCurrentIndex(0)
         self.mesh_case()
         return True
 
@@ -336,10 +344,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self._start_document(case)
         self._remember(path)
         self.mesh_case()
-        self.setup_tabs.setCurrentWidget(self.mesh_panel)
+        self.setup_tabs.setCurrentIndex(0)
         return True
 
     def save_case(self) -> bool:
+        self.commit_pending_edit()
         if self.session.case is None:
             return False
         from engine.resources import resources_dir
@@ -390,6 +399,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def save_project(self, path: str | Path) -> bool:
         from engine.project import Project, save_project
 
+        self.commit_pending_edit()
         path = Path(path)
         try:
             save_project(Project(case=self.session.case, results=self.session.results, view=self.project_view_state()), path)
@@ -573,14 +583,28 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_cancel.setEnabled(busy)
         self.mesh_panel.set_busy(busy)
         has_surrogate = has_case and self.session.case.solver.surrogate is not None
-        self.act_run_surrogate.setEnabled(has_case and not busy and has_surrogate)
-        self.act_run_both.setEnabled(has_case and not busy and has_surrogate)
+        reasons = self.case_panel.incompatible if has_surrogate else []
+        can = has_case and not busy and has_surrogate and not reasons
+        self.act_run_surrogate.setEnabled(can)
+        self.act_run_both.setEnabled(can)
         if has_case and not has_surrogate:
             tip = "pick a surrogate model in Case > Solver first"
-            self.act_run_surrogate.setToolTip(tip)
-            self.act_run_both.setToolTip(tip)
+        elif reasons:
+            tip = "the chosen surrogate cannot answer this case: " + "; ".join(reasons)
+        else:
+            tip = ""
+        self.act_run_surrogate.setToolTip(tip or "answer with the chosen neural-operator surrogate")
+        self.act_run_both.setToolTip(tip or "solve with both and compare side by side")
+
+    def commit_pending_edit(self) -> None:
+        """Apply (or, if refused, undo) what is typed in the focused field but not yet confirmed,
+        so that a run never uses another value than the form shows."""
+        for edit in self.setup_tabs.findChildren(QtWidgets.QLineEdit):
+            if edit.isModified() and edit.isVisible() and not edit.isReadOnly():
+                edit.editingFinished.emit()
 
     def mesh_case(self) -> Job | None:
+        self.commit_pending_edit()
         case = self.session.case
         if case is None:
             return None
@@ -607,6 +631,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def run(self, which: str) -> Job | None:
         """Run ``"classical"``, ``"surrogate"`` or ``"both"`` (then compare) on the current case."""
+        self.commit_pending_edit()
         case = self.session.case
         if case is None:
             self.statusBar().showMessage("open or set up a case first")
@@ -680,7 +705,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _result_view_changed(self) -> None:
         if self.session.comparison is None and self.result_view.result is not None:
-            self.line_plot.set_results({self.result_view.label: self.result_view.result}, self.result_view.field_name, self.result_view.component)
+            self.line_plot.set_results({self.result_view.label: self.result_view.result}, self.result_view.field_name,
+                                       self.result_view.component, step=self.result_view.step)
             self.histogram.set_values(None)
 
     def _compare_view_changed(self) -> None:

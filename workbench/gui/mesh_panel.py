@@ -135,18 +135,26 @@ class MeshPanel(QtWidgets.QWidget):
         self.message.setText("" if error is None else f"Not applied: {error}")
         return error is None
 
+    def clear_message(self) -> None:
+        self.message.setText("")
+
     # -- case -> widgets --
     def refresh(self, case: Case | None) -> None:
         self.setEnabled(case is not None)
         if case is None:
             return
         geometry = case.geometry
-        builtin = geometry.kind is not None
+        builtin = geometry.kind is not None and geometry.kind in GEOMETRIES
         self.geometry_box.setCurrentText(geometry.kind if builtin else "(mesh file)")
-        self.file_label.setText("" if builtin else str(case.resolve(geometry.file).resolve()))
+        self.file_label.setText(str(case.resolve(geometry.file).resolve()) if geometry.file else "")
         self.options_box.setEnabled(builtin)
         self._parameters_form(case)
-        if builtin:
+        if not builtin:  # a mesh file is used as it is: no options to show
+            self.size_edit.clear()
+            self.order_box.setCurrentText("1")
+            self.cell_box.clear()
+            self.structured_box.setChecked(False)
+        else:
             geo = GEOMETRIES[geometry.kind]
             self.size_edit.setText("" if case.mesh.size is None else f"{case.mesh.size:g}")
             self.order_box.setCurrentText(str(case.mesh.order))
@@ -158,14 +166,22 @@ class MeshPanel(QtWidgets.QWidget):
             self.structured_box.setChecked(case.mesh.structured)
 
     def _parameters_form(self, case: Case) -> None:
+        geo = GEOMETRIES.get(case.geometry.kind) if case.geometry.kind else None
+        values = {**geo.defaults, **case.geometry.parameters} if geo else {}
+        if geo is not None and getattr(self, "_form_for", None) == geo.name:
+            for p in geo.parameters:  # same geometry: show the values in use, keep the widgets
+                edit = self.findChild(QtWidgets.QLineEdit, f"geometry.parameters.{p.name}")
+                if edit is not None:
+                    edit.setText(f"{values[p.name]:.12g}")
+                    edit.setStyleSheet("")
+            return
+        self._form_for = geo.name if geo else None
         while self.parameter_form.count():
             item = self.parameter_form.takeAt(0)
             if item.widget() is not None:
                 item.widget().deleteLater()
-        if case.geometry.kind is None:
+        if geo is None:
             return
-        geo = GEOMETRIES[case.geometry.kind]
-        values = {**geo.defaults, **case.geometry.parameters}
         for p in geo.parameters:
             edit = QtWidgets.QLineEdit(f"{values[p.name]:.12g}")
             edit.setObjectName(f"geometry.parameters.{p.name}")
@@ -182,9 +198,7 @@ class MeshPanel(QtWidgets.QWidget):
             self.message.setText(f"Not applied: {name} = {edit.text()!r} is not a number")
             return
         if not self._edit(f"{name} = {value:g}", lambda d: d["geometry"].setdefault("parameters", {}).__setitem__(name, value)):
-            edit.setStyleSheet("QLineEdit { background: #fde2e1; }")
-        else:
-            edit.setStyleSheet("")
+            QtCore.QTimer.singleShot(0, lambda: self.refresh(self.editor.case))  # show the value in use again
 
     def _geometry_picked(self, *_: Any) -> None:
         kind = self.geometry_box.currentText()

@@ -106,7 +106,7 @@ class MetricsPanel(QtWidgets.QWidget):
         elif why_not:
             self.headline.setText(f"Not compared: {why_not}")
         elif results:
-            self.headline.setText("Results of " + ", ".join(results) + ". Run both to compare.")
+            self.headline.setText("Results of " + ", ".join(results) + ". To compare, pick a surrogate in Case > Solver and Run both.")
         else:
             self.headline.setText("No results yet.")
         self.warnings.setText("\n".join(warnings))

@@ -34,6 +34,7 @@ class LinePlotPanel(QtWidgets.QWidget):
         self.start_edit = QtWidgets.QLineEdit()
         self.end_edit = QtWidgets.QLineEdit()
         for edit, tip in ((self.start_edit, "start point, e.g. 0, 0.5"), (self.end_edit, "end point, e.g. 1, 0.5")):
+            edit.setMinimumWidth(90)
             edit.setToolTip(tip)
             edit.setPlaceholderText(tip)
             edit.editingFinished.connect(self.update_plot)
@@ -57,12 +58,13 @@ class LinePlotPanel(QtWidgets.QWidget):
         self.results: dict[str, Result] = {}
         self.field = ""
         self.component = ""
+        self.step = -1
         self.distance: np.ndarray | None = None
         self.profiles: dict[str, np.ndarray] = {}
 
-    def set_results(self, results: dict[str, Result], field: str, component: str = "") -> None:
+    def set_results(self, results: dict[str, Result], field: str, component: str = "", *, step: int = -1) -> None:
         self.results = {k: v for k, v in results.items() if field in v.fields}
-        self.field, self.component = field, component
+        self.field, self.component, self.step = field, component, step
         if self.results and not self.start_edit.text():
             self.place_default_line()
         self.update_plot()
@@ -96,6 +98,7 @@ class LinePlotPanel(QtWidgets.QWidget):
 
     def update_plot(self) -> None:
         self.plot.clear()
+        self.plot.enableAutoRange()
         self.distance, self.profiles = None, {}
         if not self.results or not self.field:
             self.plot.setLabel("left", "")
@@ -107,14 +110,14 @@ class LinePlotPanel(QtWidgets.QWidget):
             self.message.setText("The line's ends must be two points written as 'x, y' (or 'x, y, z').")
             return
         try:
-            self.distance, self.profiles = line_profile(self.results, self.field, *line, component=self.component)
+            self.distance, self.profiles = line_profile(self.results, self.field, *line, component=self.component, step=self.step)
         except WorkbenchError as err:
             self.message.setText(str(err))
             return
         self.message.setText("")
         for label, values in self.profiles.items():
             self.plot.plot(self.distance, values, pen=pg.mkPen(_PENS.get(label, "#555"), width=2), name=label, connect="finite")
-        self.plot.setLabel("left", self.field + (f" ({self.component})" if self.component else ""))
+        self.plot.setLabel("left", self.field + (f" ({self.component})" if self.component else ""), **{"font-size": "8pt"})
         self.lineChanged.emit(*line)
 
     def csv_text(self) -> str:

@@ -368,8 +368,8 @@ def _bar(title: str, *, vertical: bool = False) -> dict[str, Any]:
     bar: dict[str, Any] = {"title": title, "n_labels": 3, "fmt": "%.3g", "label_font_size": 11, "title_font_size": 12, "color": "black"}
     if vertical:
         bar |= {"vertical": True, "position_x": 0.88, "position_y": 0.15, "height": 0.7, "width": 0.06}
-    else:  # tall enough that the title sits above the labels, not on them
-        bar |= {"width": 0.7, "position_x": 0.15, "position_y": 0.02, "height": 0.12}
+    else:  # VTK centres the title among the labels: only the two ends, so none sits under it
+        bar |= {"width": 0.7, "position_x": 0.15, "position_y": 0.02, "height": 0.12, "n_labels": 2}
     return bar
 
 

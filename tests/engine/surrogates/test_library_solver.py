@@ -173,7 +173,7 @@ def test_shipped_model_against_the_classical_solver(resources):
     assert error < 0.06  # about 3%: the example's permeability looks like the training fields
 
 
-@pytest.mark.parametrize("name, message", [("darcy-fno", "a shipped model has this name"), ("../x", "invalid model name"), ("", "invalid model name")])
+@pytest.mark.parametrize("name, message", [("darcy-fno", "a shipped model has this name"), ("Darcy-FNO", "a shipped model has this name"), ("../x", "invalid model name"), ("", "invalid model name")])
 def test_library_names_that_would_shadow_or_escape_are_refused(name, message, tmp_path, monkeypatch):
     from engine.resources import resource_path
     from engine.surrogates.library import check_library_name, import_model

@@ -547,3 +547,55 @@ def test_run_both_is_refused_before_the_classical_solve(qtbot, window):
     assert wait_job(qtbot, window) == "errored"
     assert "classical:" not in window.run_panel.log.toPlainText()
     assert "heat" in window.last_error
+
+
+def test_a_run_applies_what_is_typed_but_not_confirmed(qtbot, window):
+    _open(qtbot, window, "darcy_unit_square.toml")
+    f_edit = window.case_panel.findChild(QtWidgets.QLineEdit, "physics.f")
+    window.setup_tabs.setCurrentWidget(window.case_panel)
+    f_edit.clear()
+    qtbot.keyClicks(f_edit, "5")  # typed, no Enter, no Tab
+    assert f_edit.isModified()
+    window.run("classical")
+    assert wait_job(qtbot, window) == "returned"
+    assert window.session.case.physics.f == 5.0
+    assert window.results_case["physics"]["f"] == 5.0
+
+
+def test_a_case_with_an_unknown_geometry_is_refused_on_opening(qtbot, window, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('version = 1\n[geometry]\nkind = "unit_squar"\n[physics]\nkind = "diffusion"\n')
+    assert not window.open_case(bad)
+    assert "unknown geometry" in window.last_error and "unit_square" in window.last_error
+    assert window.session.case is None
+
+
+def test_a_refused_geometry_parameter_shows_the_value_in_use(qtbot, window):
+    _open(qtbot, window, "kirsch_plate_with_hole.toml")
+    radius = window.mesh_panel.findChild(QtWidgets.QLineEdit, "geometry.parameters.radius")
+    radius.setText("1.5")
+    radius.setModified(True)
+    radius.editingFinished.emit()
+    assert "Not applied" in window.mesh_panel.message.text()
+    qtbot.waitUntil(lambda: radius.text() == "0.05", timeout=2000)
+    window.open_mesh(resource_path("meshes/l_bracket.inp"))  # a new document starts with no old message
+    assert window.mesh_panel.message.text() == "" and window.case_panel.message.text() == ""
+    assert wait_job(qtbot, window) == "returned"
+
+
+def test_a_surrogate_that_cannot_answer_cannot_be_run(qtbot, window):
+    _open(qtbot, window, "nafems_t3.toml")
+    window.editor.edit("surrogate", lambda d: d.setdefault("solver", {}).__setitem__("surrogate", {"model": "darcy-fno"}))
+    assert window.case_panel.incompatible and not window.act_run_both.isEnabled()
+    assert "cannot answer" in window.act_run_both.toolTip()
+    assert window.act_run_classical.isEnabled()
+
+
+def test_the_line_plot_follows_the_time_slider(qtbot, window):
+    _open(qtbot, window, "nafems_t3.toml")
+    window.run("classical")
+    assert wait_job(qtbot, window) == "returned"
+    last = window.line_plot.profiles["classical"].copy()
+    window.result_view.step_slider.setValue(20)
+    earlier = window.line_plot.profiles["classical"]
+    assert np.nanmax(np.abs(earlier - last)) > 1.0
