@@ -89,7 +89,7 @@ def compare(reference: Result, candidate: Result) -> Comparison:
         out.errors[f"{name}_error"] = Field(f"{name}_error", diff, components=reference.fields[name].components)
         out.errors[f"{name}_abs_error"] = Field(f"{name}_abs_error", size)
         scale = float(ref_size.max())
-        out.errors[f"{name}_rel_error"] = Field(f"{name}_rel_error", size / scale if scale > 0 else np.full_like(size, np.inf))
+        out.errors[f"{name}_rel_error"] = Field(f"{name}_rel_error", size / scale if scale > 0 else np.full_like(size, np.nan))
     return out
 
 
@@ -125,8 +125,10 @@ def line_profile(
     points = a + t[:, None] * (b - a)
     profiles = {}
     for label, result in results.items():
+        if len(a) != result.mesh.gdim:
+            raise InputError("the line's ends have the wrong number of coordinates", value=len(a), expected=f"{result.mesh.gdim} (x, y{', z' if result.mesh.gdim == 3 else ''}) for this mesh")
         f = result.field(field)
         if f.association != "point":
             raise InputError("only point fields can be sampled along a line", field=field, value=f.association)
-        profiles[label] = interpolate_at_points(result.mesh, scalar_values(f, component, step=step), points[:, : result.mesh.gdim])
+        profiles[label] = interpolate_at_points(result.mesh, scalar_values(f, component, step=step), points)
     return t * float(np.linalg.norm(b - a)), profiles

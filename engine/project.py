@@ -107,7 +107,7 @@ def load_project(path: str | Path) -> Project:
     with archive:
         try:
             header = json.loads(archive.read("project.json"))
-        except (KeyError, ValueError) as exc:
+        except (KeyError, ValueError, zipfile.BadZipFile, OSError) as exc:
             raise InputError(f"not a project file (no readable project.json: {exc})", source=path) from None
         if not isinstance(header, dict) or header.get("format") != _FORMAT_NAME:
             raise InputError("not a workbench project", source=path, value=header.get("format") if isinstance(header, dict) else None, expected=repr(_FORMAT_NAME))
@@ -115,10 +115,14 @@ def load_project(path: str | Path) -> Project:
         loader = _LOADERS.get(version)
         if loader is None:
             raise InputError("unsupported project format version", source=path, field="format_version", value=version, expected=f"one of {list(_LOADERS)}")
+        if not isinstance(header.get("results", []), list):
+            raise InputError("the project's result list is not a list", source=path, field="results", value=header.get("results"))
         try:
             return loader(archive, header, path)
         except KeyError as exc:
             raise InputError(f"the project file is incomplete (missing {exc})", source=path) from None
+        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            raise InputError(f"the project file is damaged ({exc})", source=path, expected="a .wbproj file as the workbench saved it") from None
 
 
 def _load_v1(archive: zipfile.ZipFile, header: dict[str, Any], path: Path) -> Project:

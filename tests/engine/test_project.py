@@ -79,3 +79,15 @@ def test_wrong_suffix_and_missing_file(tmp_path):
         save_project(Project(), tmp_path / "p.zip")
     with pytest.raises(InputError, match="file not found"):
         load_project(tmp_path / "missing.wbproj")
+
+
+def test_a_damaged_project_is_refused_with_the_reason(solved, tmp_path):
+    case, result = solved
+    path = tmp_path / "p.wbproj"
+    save_project(Project(case=case, results={"classical": result}), path)
+    data = bytearray(path.read_bytes())
+    start = data.find(b"HDF")  # inside the stored (uncompressed) result file
+    data[start + 500: start + 600] = bytes(100)  # same length: the zip's index stays, the CRC fails
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="damaged|incomplete|not a"):
+        load_project(path)

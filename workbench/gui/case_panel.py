@@ -238,7 +238,7 @@ class CasePanel(QtWidgets.QScrollArea):
     # -- physics --
     def _refresh_physics(self, case: Case) -> None:
         physics = self.data.get("physics", {})
-        shape = (case.physics.kind, physics.get("time") is not None, len(physics.get("body_force") or []))
+        shape = (case.physics.kind, physics.get("time") is not None, repr(physics.get("body_force")))  # body force: rebuilt on change
         if shape == getattr(self, "_physics_shape", None):
             self._update_physics(physics)  # same fields: keep the widgets (and the keyboard focus)
             return
@@ -541,8 +541,17 @@ class CasePanel(QtWidgets.QScrollArea):
                 return
 
     def _region_selected(self) -> None:
-        self._clear(self.condition_form)
         region = self.selected_region()
+        found = self.condition_of(region) if region else None
+        shape = (region, found[1]["type"] if found else None, repr(found[1].get("vector")) if found else None)
+        if shape == getattr(self, "_condition_shape", None) and found is not None:
+            for name, value in found[1].items():  # same form: show the values, keep the widgets (and focus)
+                edit = self.findChild(CoefficientEdit, f"boundary.{name}")
+                if edit is not None:
+                    edit.set_value(value)
+            return
+        self._condition_shape = shape
+        self._clear(self.condition_form)
         kind = self.editor.case.physics.kind if self.editor.case else "diffusion"
         self.condition_box.blockSignals(True)
         self.condition_box.clear()
@@ -679,6 +688,7 @@ class CasePanel(QtWidgets.QScrollArea):
     def reload_models(self) -> None:
         from engine.surrogates.library import list_models
 
+        self._cards: dict[str, Any] = {}  # read again from disk
         self.model_box.blockSignals(True)
         self.model_box.clear()
         self.model_box.addItem("(none)")
@@ -727,9 +737,7 @@ class CasePanel(QtWidgets.QScrollArea):
             self.compatibility.setText("")
             return
         try:
-            from engine.surrogates.library import load_card
-
-            card = load_card(model)
+            card = self._card(model)
         except WorkbenchError as err:
             self.card_view.setPlainText(f"cannot read this model's card: {err}")
             self.compatibility.setText("")
@@ -738,24 +746,38 @@ class CasePanel(QtWidgets.QScrollArea):
         self._refresh_compatibility()
 
     def _problem(self):
-        """The case bound to the current mesh, or None (no mesh yet, or the case does not fit it)."""
+        """The case bound to the current mesh, or None (no mesh yet, or the case does not fit it);
+        built once per case and mesh."""
         case = self.editor.case
         if case is None or self.mesh is None:
             return None
+        cached = getattr(self, "_bound", None)
+        if cached is not None and cached[0] is case and cached[1] is self.mesh:
+            return cached[2]
         from engine.problem import Problem
 
         try:
-            return Problem.from_case(case, mesh=self.mesh)
+            problem = Problem.from_case(case, mesh=self.mesh)
         except WorkbenchError:
-            return None
+            problem = None
+        self._bound = (case, self.mesh, problem)
+        return problem
 
-    @staticmethod
-    def _reasons(problem, model: str) -> list[str]:
-        from engine.surrogates.library import load_card
+    def _card(self, model: str):
+        cards = getattr(self, "_cards", None)
+        if cards is None:
+            cards = self._cards = {}
+        if model not in cards:
+            from engine.surrogates.library import load_card
+
+            cards[model] = load_card(model)
+        return cards[model]
+
+    def _reasons(self, problem, model: str) -> list[str]:
         from engine.surrogates.solver import check_compatible
 
         try:
-            return check_compatible(problem, load_card(model))
+            return check_compatible(problem, self._card(model))
         except WorkbenchError as err:
             return [str(err)]
 

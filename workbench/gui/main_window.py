@@ -25,7 +25,7 @@ from workbench.gui.mesh_panel import MeshPanel
 from workbench.gui.metrics_panel import MetricsPanel
 from workbench.gui.plots import ErrorHistogram, LinePlotPanel
 from workbench.gui.run_panel import RunPanel
-from workbench.gui.session import Session
+from workbench.gui.session import Session, mesh_key
 from workbench.gui.views import CompareView, MeshView, ResultView
 from workbench.gui.worker import Job
 
@@ -68,6 +68,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.editor = CaseEditor(self.session, self)
         self.job: Job | None = None
         self.results_case: dict[str, Any] | None = None  # the case data the current results answer
+        self._document = 0  # counts opened documents: a job's answer for an earlier one is dropped
         self.confirm_close = True
         self.last_error: str | None = None
         self.error_dialog: QtWidgets.QMessageBox | None = None
@@ -282,8 +283,12 @@ class MainWindow(QtWidgets.QMainWindow):
         """Unsaved case edits or results."""
         return self.session.dirty or not self.editor.undo_stack.isClean()
 
-    def _may_discard(self) -> bool:
-        """Ask before the current case's unsaved edits are dropped."""
+    def _may_discard(self, *, closing: bool = False) -> bool:
+        """Ask before the current case's unsaved edits are dropped (and, unless the window is
+        closing, refuse while a job runs: its answer belongs to the current document)."""
+        if self.job is not None and not closing:
+            self.statusBar().showMessage(f"busy with {self.job.name}: wait for it or cancel it before opening another document")
+            return False
         if not self.is_modified() or not self.confirm_close:
             return True
         answer = QtWidgets.QMessageBox.question(
@@ -310,11 +315,12 @@ class MainWindow(QtWidgets.QMainWindow):
             self.mesh_case()
         return True
 
-    def _start_document(self, case: Case | None, results: dict[str, Result] | None = None) -> None:
+    def _start_document(self, case: Case | None, results: dict[str, Result] | None = None, results_case: dict[str, Any] | None = None) -> None:
+        self._document += 1
         self.session.project_path = None
         self.session.set_mesh(None)
         self.editor.load(case)
-        self.results_case = case_data(case) if case is not None and results else None
+        self.results_case = (results_case or case_data(case)) if case is not None and results else None
         self.session.set_results(results or {}, replace=True)
         self.line_plot.start_edit.clear()
         self.line_plot.end_edit.clear()
@@ -375,7 +381,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.editor.edit("mesh file path", lambda d: d["geometry"].__setitem__("file", absolute))
                 case = self.session.case
             save_case(case, path)
-        except WorkbenchError as err:
+        except (WorkbenchError, OSError) as err:  # OSError: disk full, permissions
             self.show_error(f"Cannot save {path}", err)
             return False
         self.editor.source = path
@@ -394,6 +400,7 @@ class MainWindow(QtWidgets.QMainWindow):
             "compare_view": self.compare_view.state(),
             "line": [line[0].tolist(), line[1].tolist()] if line else None,
             "selected_region": self.mesh_view.region,
+            "results_case": self.results_case,
         }
 
     def save_project(self, path: str | Path) -> bool:
@@ -403,7 +410,7 @@ class MainWindow(QtWidgets.QMainWindow):
         path = Path(path)
         try:
             save_project(Project(case=self.session.case, results=self.session.results, view=self.project_view_state()), path)
-        except WorkbenchError as err:
+        except (WorkbenchError, OSError) as err:  # OSError: disk full, permissions
             self.show_error(f"Cannot save the project {path}", err)
             return False
         self.session.project_path = path
@@ -434,18 +441,35 @@ class MainWindow(QtWidgets.QMainWindow):
         except WorkbenchError as err:
             self.show_error(f"Cannot open the project {path}", err)
             return False
-        self._start_document(project.case, project.results)
+        answered = project.view.get("results_case") if isinstance(project.view.get("results_case"), dict) else None
+        self._start_document(project.case, project.results, answered)
         any_result = next(iter(project.results.values()), None)
-        if any_result is not None:
+        if any_result is not None and project.case is not None and self._results_mesh_fits(project.case):
             self.session.set_mesh(any_result.mesh, project.case)
+        self._case_changed(self.session.case)
         self.session.project_path = path
-        self._restore_view(project.view)
+        try:
+            self._restore_view(project.view)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            self.statusBar().showMessage(f"the project's view settings could not be used ({exc}); defaults shown")
         self.session.set_dirty(False)
         self._remember(path)
         self.statusBar().showMessage(f"opened project {path}")
-        if any_result is None and project.case is not None:
-            self.mesh_case()
+        if project.case is not None and self.session.mesh is None:
+            self.mesh_case()  # no results, or results of an earlier geometry: mesh the case as it is
         return True
+
+    def _results_mesh_fits(self, case: Case) -> bool:
+        """Whether the results' mesh is ``case``'s mesh (not one of an earlier geometry)."""
+        from engine.case.load import parse_case
+
+        if self.results_case is None:
+            return True
+        try:
+            answered = parse_case(self.results_case, source=case.source)
+        except WorkbenchError:
+            return False
+        return mesh_key(answered) == mesh_key(case)
 
     def _restore_view(self, view: dict[str, Any]) -> None:
         line = view.get("line")
@@ -496,7 +520,7 @@ class MainWindow(QtWidgets.QMainWindow):
             try:
                 files = self.export_vtu(path)
                 self.statusBar().showMessage(f"wrote {files[0]}")
-            except WorkbenchError as err:
+            except (WorkbenchError, OSError) as err:  # OSError: disk full, permissions
                 self.show_error("Cannot export", err)
 
     def screenshot(self, path: str | Path) -> Path:
@@ -519,7 +543,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if path:
             try:
                 self.statusBar().showMessage(f"wrote {self.screenshot(path)}")
-            except WorkbenchError as err:
+            except (WorkbenchError, OSError) as err:  # OSError: disk full, permissions
                 self.show_error("Cannot save the screenshot", err)
 
     def export_csv_dialog(self) -> None:
@@ -531,7 +555,7 @@ class MainWindow(QtWidgets.QMainWindow):
             try:
                 self.line_plot.export_csv(path)
                 self.statusBar().showMessage(f"wrote {path}")
-            except WorkbenchError as err:
+            except (WorkbenchError, OSError) as err:  # OSError: disk full, permissions
                 self.show_error("Cannot export", err)
 
     # -- jobs --
@@ -543,7 +567,8 @@ class MainWindow(QtWidgets.QMainWindow):
         job = Job(name, fn, self)
         self.job = job
         self.run_panel.attach(job)
-        job.returned.connect(lambda value, name=name: self._deliver(name, on_returned, value))
+        document = self._document
+        job.returned.connect(lambda value, name=name: self._deliver(name, on_returned, value, document))
         job.errored.connect(lambda exc, name=name: self.show_error(f"{name} failed", exc))
         job.cancelled.connect(lambda name=name: self.statusBar().showMessage(f"{name} cancelled; earlier results are kept"))
         job.finished.connect(lambda job=job: self._job_done(job))
@@ -552,7 +577,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.statusBar().showMessage(f"{name}...")
         return job
 
-    def _deliver(self, name: str, on_returned: Callable[[Any], None], value: Any) -> None:
+    def _deliver(self, name: str, on_returned: Callable[[Any], None], value: Any, document: int) -> None:
+        if document != self._document:
+            self.run_panel.append(f"{name}: its result belongs to a document closed since; dropped")
+            return
         try:
             on_returned(value)
         except Exception as exc:  # showing a result must not take the window down either
@@ -562,7 +590,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_error(f"{name}: the result could not be shown", exc)
 
     def _job_done(self, job: Job) -> None:
-        self.job = None
+        if self.job is job:
+            self.job = None
+        job.deleteLater()  # its closure holds the case and the mesh
         self._update_actions()
         if self.statusBar().currentMessage() == f"{job.name}...":
             self.statusBar().showMessage(f"{job.name}: {job.outcome} after {job.wall_time or 0:.1f} s")
@@ -601,7 +631,12 @@ class MainWindow(QtWidgets.QMainWindow):
         so that a run never uses another value than the form shows."""
         for edit in self.setup_tabs.findChildren(QtWidgets.QLineEdit):
             if edit.isModified() and edit.isVisible() and not edit.isReadOnly():
-                edit.editingFinished.emit()
+                if edit.hasAcceptableInput():
+                    edit.editingFinished.emit()
+                else:  # half-typed ("1e", "-"): show the value in use again
+                    edit.setModified(False)
+                    self.case_panel.refresh(self.session.case)
+                    self.mesh_panel.refresh(self.session.case)
 
     def mesh_case(self) -> Job | None:
         self.commit_pending_edit()
@@ -622,7 +657,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return mesh
 
         def done(mesh: Mesh) -> None:
-            if self.session.case is not None and self.session.case.geometry == case.geometry and self.session.case.mesh == case.mesh:
+            if self.session.case is not None and mesh_key(self.session.case) == mesh_key(case):
                 self.session.set_mesh(mesh, case)
             self.tabs.setCurrentWidget(self.mesh_view)
             self.statusBar().showMessage(f"meshed: {mesh.n_points} points, {mesh.n_cells} cells")
@@ -646,11 +681,13 @@ class MainWindow(QtWidgets.QMainWindow):
 
         def done(value) -> None:
             results, comparison = value
-            if self.session.mesh_for(case) is None:
+            current = self.session.case
+            if current is not None and self.session.mesh_for(current) is None and mesh_key(current) == mesh_key(case):
                 self.session.set_mesh(next(iter(results.values())).mesh, case)
             same_case = self.results_case == case_data(case)
             self.results_case = case_data(case)
             self.session.set_results(results, replace=which == "both" or not same_case, comparison=comparison)
+            self._case_changed(self.session.case)  # stale if the case was edited during the run
             self.result_choice.setCurrentText(names[0])
             self.tabs.setCurrentWidget(self.compare_view if which == "both" else self.result_view)
             self.statusBar().showMessage(self.metrics_panel.headline.text().replace("<b>", "").replace("</b>", ""))
@@ -766,14 +803,15 @@ class MainWindow(QtWidgets.QMainWindow):
     def open_training(self) -> None:
         from workbench.gui.training_dialog import TrainingDialog
 
-        dialog = TrainingDialog(self)
-        dialog.modelSaved.connect(lambda _: self.case_panel.reload_models())
-        dialog.show()
-        self.training_dialog = dialog
+        if getattr(self, "training_dialog", None) is None:
+            self.training_dialog = TrainingDialog(self)
+            self.training_dialog.modelSaved.connect(lambda _: self.case_panel.reload_models())
+        self.training_dialog.show()
+        self.training_dialog.raise_()
 
     # -- closing --
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
-        if not self._may_discard():
+        if not self._may_discard(closing=True):
             event.ignore()
             return
         if self.job is not None:

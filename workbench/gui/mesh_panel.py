@@ -22,15 +22,22 @@ from workbench.gui.forms import WheelGuard
 __all__ = ["MeshPanel", "mesh_statistics"]
 
 
+#: Corner-to-corner edges of each cell shape (VTK/meshio node order).
+_EDGES = {
+    "triangle": [(0, 1), (1, 2), (2, 0)],
+    "quad": [(0, 1), (1, 2), (2, 3), (3, 0)],
+    "tetra": [(0, 1), (1, 2), (2, 0), (0, 3), (1, 3), (2, 3)],
+    "hexahedron": [(0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4), (0, 4), (1, 5), (2, 6), (3, 7)],
+}
+
+
 def mesh_statistics(mesh: Mesh) -> dict[str, Any]:
     """Counts, bounds and element sizes of a mesh, for the panel and its tests."""
     lo, hi = mesh.bounding_box
     edges = []
-    for conn in mesh.domain_cells.values():
-        corners = conn[:, : {2: 3, 3: 4}[mesh.dim]] if mesh.dim in (2, 3) else conn
-        for i in range(corners.shape[1]):
-            a, b = corners[:, i], corners[:, (i + 1) % corners.shape[1]]
-            edges.append(np.linalg.norm(mesh.points[a] - mesh.points[b], axis=1))
+    for ctype, conn in mesh.domain_cells.items():
+        for a, b in _EDGES[ctype.rstrip("0123456789")]:
+            edges.append(np.linalg.norm(mesh.points[conn[:, a]] - mesh.points[conn[:, b]], axis=1))
     lengths = np.concatenate(edges) if edges else np.zeros(1)
     return {
         "points": mesh.n_points,

@@ -3,6 +3,7 @@ on the window's worker, with live loss curves, Cancel, and the result saved into
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -142,7 +143,8 @@ class TrainingDialog(QtWidgets.QDialog):
         scheduler = None if text.startswith("local cluster") else "synchronous" if text == "this process" else text
         return {
             "recipe": recipe,
-            "dataset": datasets_dir() / f"{name}-n{recipe['n_samples']}-r{recipe['resolution']}-s{recipe['seed']}.h5",
+            # the recipe's digest in the name: another recipe never meets this file (generate_dataset would refuse it)
+            "dataset": datasets_dir() / f"{name}-{hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]}.h5",
             "scheduler": scheduler,
             "model": self.model_box.currentText(),
             "config": config,

@@ -216,7 +216,8 @@ class MeshView(_VtkView):
                 self.plotter.add_mesh(grid, name="region", color="#e4572e", line_width=5, opacity=1.0)
             else:
                 self.plotter.add_mesh(grid, name="region", color="#e4572e", opacity=0.45)
-            self.caption.setText(f"region {name!r}: {region.kind}, {region.n_cells or len(region.points or [])} entities")
+            size = region.n_cells if region.points is None else len(region.points)
+            self.caption.setText(f"region {name!r}: {region.kind}, {size} {'cells' if region.points is None else 'nodes'}")
         self.plotter.render()
 
 

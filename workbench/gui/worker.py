@@ -121,8 +121,7 @@ class Job(QtCore.QObject):
         except Cancelled:
             self._events.put(("cancelled", time.perf_counter() - started))
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the user, not kill the app
-            exc.traceback_text = traceback.format_exc()  # type: ignore[attr-defined]
-            self._events.put(("errored", (exc, time.perf_counter() - started)))
+            self._events.put(("errored", (exc, traceback.format_exc(), time.perf_counter() - started)))
         else:
             self._events.put(("returned", (value, time.perf_counter() - started)))
 
@@ -150,7 +149,11 @@ class Job(QtCore.QObject):
             self.log.emit(f"{self.name}: cancelled after {self.wall_time:.1f} s")
             self.cancelled.emit()
         elif kind == "errored":
-            exc, self.wall_time = payload
+            exc, trace, self.wall_time = payload
+            try:
+                exc.traceback_text = trace
+            except (AttributeError, TypeError):  # an exception type without a __dict__
+                pass
             self.outcome = "errored"
             self.log.emit(f"{self.name}: failed: {exc}")
             self.errored.emit(exc)

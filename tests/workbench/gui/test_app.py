@@ -599,3 +599,49 @@ def test_the_line_plot_follows_the_time_slider(qtbot, window):
     window.result_view.step_slider.setValue(20)
     earlier = window.line_plot.profiles["classical"]
     assert np.nanmax(np.abs(earlier - last)) > 1.0
+
+
+def test_a_node_set_region_highlights(qtbot, window):
+    from engine.mesh.mesh import Mesh, Region
+
+    square = Mesh(np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]), {"triangle": np.array([[0, 1, 2], [0, 2, 3]])},
+                  [Region("corners", 0, points=np.array([0, 2]))])  # an Abaqus *NSET, say
+    window.mesh_view.set_mesh(square)
+    window.mesh_view.highlight("corners")
+    assert "region" in window.mesh_view.actor_names()
+    assert "2 nodes" in window.mesh_view.caption.text()
+
+
+def test_opening_is_refused_while_a_job_runs(qtbot, window):
+    _open(qtbot, window, "nafems_t3.toml")
+    window.editor.edit("many steps", lambda d: d["physics"]["time"].update(step=0.001))
+    window.run("classical")
+    assert not window.open_case(DARCY)
+    assert "busy" in window.statusBar().currentMessage()
+    window.cancel_job()
+    assert wait_job(qtbot, window) == "cancelled"
+    assert window.session.case.title.startswith("NAFEMS T3")
+
+
+def test_a_stale_project_does_not_lend_its_mesh_to_another_geometry(qtbot, window, tmp_path):
+    _open(qtbot, window, "darcy_unit_square.toml")
+    window.run("classical")
+    assert wait_job(qtbot, window) == "returned"
+    window.editor.edit("coarser", lambda d: d["mesh"].__setitem__("size", 0.1))
+    assert not window.metrics_panel.stale.isHidden()
+    path = tmp_path / "stale.wbproj"
+    assert window.save_project(path)
+    assert window.open_project(path)
+    assert not window.metrics_panel.stale.isHidden()  # still answers the earlier case
+    assert wait_job(qtbot, window) == "returned"  # the case is meshed as it is now, not lent the results' mesh
+    mesh = window.session.mesh_for(window.session.case)
+    assert mesh is not None and mesh.n_points < window.session.results["classical"].mesh.n_points
+
+
+def test_quad_mesh_statistics_use_real_edges():
+    from engine.mesh.geometry import build_mesh
+    from workbench.gui.mesh_panel import mesh_statistics
+
+    quads = build_mesh("unit_square", size=0.25, cell="quad", structured=True)
+    stats = mesh_statistics(quads)
+    assert stats["edge_max"] == pytest.approx(0.25) and stats["edge_min"] == pytest.approx(0.25)
