@@ -34,12 +34,19 @@ run: setup
 		$(BIN)/workbench run resources/examples/darcy_unit_square.toml --out $(OUT)/darcy --solver both; \
 	fi
 
+# The app's tests run in a pytest process of their own: VTK's Qt windows and the batch mode's
+# off-screen rendering in one process crash now and then (seen: a segfault in a later
+# off-screen render, and once in a Qt view after off-screen renders).
+GUI_TESTS := tests/workbench/gui
+
 test: setup
 	@scripts/ensure-xvfb.sh
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --ignore=$(GUI_TESTS)
+	$(BIN)/python -m pytest $(GUI_TESTS)
 
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow" -x -q
+	$(BIN)/python -m pytest -m "not slow" -x -q --ignore=$(GUI_TESTS)
+	$(BIN)/python -m pytest -m "not slow" -x -q $(GUI_TESTS)
 
 lint: setup
 	$(BIN)/lint-imports

@@ -592,7 +592,6 @@ class MainWindow(QtWidgets.QMainWindow):
     def _job_done(self, job: Job) -> None:
         if self.job is job:
             self.job = None
-        job.deleteLater()  # its closure holds the case and the mesh
         self._update_actions()
         if self.statusBar().currentMessage() == f"{job.name}...":
             self.statusBar().showMessage(f"{job.name}: {job.outcome} after {job.wall_time or 0:.1f} s")

@@ -86,6 +86,7 @@ class _VtkView(QtWidgets.QWidget):
         layout.addWidget(self.plotter.interactor, 1)
         self._camera_set = False
         self.line: tuple[np.ndarray, np.ndarray] | None = None
+        self.closed = False  # after close_view a late timer or signal must not draw into a closed plotter
 
     def actor_names(self, renderer: int = 0) -> list[str]:
         return sorted(self.plotter.renderers[renderer].actors)
@@ -106,6 +107,8 @@ class _VtkView(QtWidgets.QWidget):
 
     def show_line(self, start: np.ndarray | None, end: np.ndarray | None) -> None:
         """Draw (or with None, remove) the segment a line plot samples along, in every subplot."""
+        if self.closed:
+            return
         self.line = None if start is None or end is None else (np.asarray(start, float), np.asarray(end, float))
         self._draw_line()
         self.plotter.render()
@@ -146,6 +149,9 @@ class _VtkView(QtWidgets.QWidget):
         return (0, index) if len(self.plotter.renderers) > 1 else (0, 0)
 
     def close_view(self) -> None:
+        self.closed = True
+        for timer in self.findChildren(QtCore.QTimer):
+            timer.stop()
         self.plotter.close()
 
 
@@ -185,6 +191,8 @@ class MeshView(_VtkView):
 
     def set_mesh(self, mesh: Mesh | None, *, welcome: bool = True) -> None:
         """Show ``mesh``; with none, say how to get one (and, with ``welcome``, how to start)."""
+        if self.closed:
+            return
         self.mesh, self.region = mesh, None
         self.plotter.clear_actors()
         if mesh is None:
@@ -205,6 +213,8 @@ class MeshView(_VtkView):
         self.plotter.render()
 
     def highlight(self, name: str | None) -> None:
+        if self.closed:
+            return
         self.plotter.remove_actor("region", render=False)
         self.region = name
         if self.mesh is not None and name is not None:
@@ -263,6 +273,8 @@ class ResultView(_FieldView):
         return self.step_slider.value()
 
     def set_result(self, result: Result | None, label: str = "") -> None:
+        if self.closed:
+            return
         self.result, self.label = result, label
         self._timer.stop()
         self.play_button.setChecked(False)
@@ -307,7 +319,7 @@ class ResultView(_FieldView):
 
     def _redraw(self, *_: Any) -> None:
         current = self.current_scalars()
-        if current is None:
+        if current is None or self.closed:
             return
         f, values = current
         result = self.result
@@ -435,6 +447,8 @@ class CompareView(_FieldView):
         return self.error_box.currentText()
 
     def _show_message(self, text: str) -> None:
+        if self.closed:
+            return
         for i in range(3):
             self.plotter.subplot(0, i)
             self.plotter.clear_actors()
@@ -476,7 +490,7 @@ class CompareView(_FieldView):
 
     def _redraw(self, *_: Any) -> None:
         values = self.values()
-        if values is None:
+        if values is None or self.closed:
             return
         mesh = self.reference.mesh
         lo = float(min(values["classical"].min(), values["surrogate"].min()))

@@ -144,6 +144,7 @@ class Job(QtCore.QObject):
 
     def _end(self, kind: str, payload: Any) -> None:
         self._timer.stop()
+        self._fn = None  # its closure may hold a case and a mesh: free them with the job done
         if kind == "cancelled":
             self.wall_time, self.outcome = payload, "cancelled"
             self.log.emit(f"{self.name}: cancelled after {self.wall_time:.1f} s")

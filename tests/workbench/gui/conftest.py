@@ -9,9 +9,16 @@ import pytest
 
 
 def pytest_collection_modifyitems(items):
-    for item in items:
-        if "tests/workbench/gui" in str(item.fspath):
-            item.add_marker(pytest.mark.gui)
+    gui = [item for item in items if "tests/workbench/gui" in str(item.fspath)]
+    for item in gui:
+        item.add_marker(pytest.mark.gui)
+    if len(gui) < len(items):
+        # VTK's Qt views and off-screen rendering (the batch pictures) in one process crash now
+        # and then; `make test` runs the app's tests in a pytest process of their own.
+        skip = pytest.mark.skip(reason="the app's tests run in a process of their own: pytest tests/workbench/gui (make test does)")
+        for item in gui:
+            if "test_gui_command" not in str(item.fspath) and "test_worker" not in str(item.fspath):
+                item.add_marker(skip)
 
 
 @pytest.fixture
