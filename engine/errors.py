@@ -33,6 +33,11 @@ def _short_repr(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _short_source(source: str, limit: int = 160) -> str:
+    """A file name for a message: a hostile 4000-character name is shown by its two ends."""
+    return source if len(source) <= limit else f"{source[: limit // 2 - 2]}...{source[-(limit // 2 - 1) :]}"
+
+
 class WorkbenchError(Exception):
     """Base of every error the workbench raises on purpose."""
 
@@ -89,7 +94,7 @@ class InputError(WorkbenchError):
         return self.value is not _UNSET
 
     def _message(self) -> str:
-        parts = [p for p in (self.source, self.field) if p]
+        parts = [p for p in (self.source and _short_source(self.source), self.field) if p]
         text = ": ".join(parts + [self.problem])
         if self.has_value:
             text += f": got {_short_repr(self.value)}"

@@ -169,7 +169,7 @@ def load_study(path: str | Path) -> Study:
     >>> load_study(resource_path("examples/darcy_study.toml")).solver
     'classical'
     """
-    from engine.tomlfile import read_toml
+    from engine.inputs import read_toml
 
     return parse_study(read_toml(path, what="a study file"), source=Path(path))
 

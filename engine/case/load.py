@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
-import tomllib
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -45,27 +45,21 @@ def load_case(path: str | Path) -> Case:
     >>> case.physics.kind, case.geometry.kind
     ('diffusion', 'unit_square')
     """
-    path = Path(path)
-    if not path.exists():
-        raise CaseError("file not found", source=path, expected="an existing case file (.toml)")
-    if not path.is_file():
-        raise CaseError("not a file", source=path, expected="a case file (.toml), not a folder")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise CaseError("the file is not UTF-8 text", source=path, expected="a TOML text file") from exc
+    from engine.inputs import read_input_text
+
+    path = Path(os.path.expanduser(os.fspath(path)))
+    text = read_input_text(path, what="a case file (.toml)", error=CaseError)
     return parse_case(text, source=path)
 
 
 def parse_case(document: str | Mapping[str, Any], *, source: str | Path | None = None) -> Case:
     """Validate a case given as TOML text or as an already parsed mapping."""
+    from engine.inputs import check_depth, parse_toml
+
     if isinstance(document, str):
-        try:
-            data = tomllib.loads(document)
-        except tomllib.TOMLDecodeError as exc:
-            raise CaseError(f"not valid TOML ({exc})", source=source, expected="a TOML document") from exc
+        data = parse_toml(document, source=source, what="a TOML document", error=CaseError)
     elif isinstance(document, Mapping):
-        data = dict(document)
+        data = check_depth(dict(document), source=source, what="case", error=CaseError)
     else:
         raise CaseError("a case must be TOML text or a mapping", source=source, value=type(document).__name__)
 

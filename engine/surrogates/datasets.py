@@ -361,7 +361,7 @@ def load_recipe(path: str | Path) -> Recipe:
     >>> r.resolution, r.n_samples, r.coefficient.kind
     (64, 1000, 'threshold')
     """
-    from engine.tomlfile import read_toml
+    from engine.inputs import read_toml
 
     return parse_recipe(read_toml(path, what="a recipe file"), source=Path(path))
 
