@@ -47,10 +47,14 @@ An expression that spans several lines must be wrapped in parentheses, as in Pyt
 Numerics: evaluation follows IEEE float64 with every numpy warning silenced, so ``1/0`` gives
 ``inf``, ``sqrt(-1)`` and ``log(-1)`` give ``nan``, ``(-8)^(1/3)`` gives ``nan`` and
 ``9^9^9`` gives ``inf`` (never a Python big-integer computation). The caller decides what to do
-with non-finite values.
+with non-finite values: :meth:`Expression.evaluate_finite` refuses them, naming the expression
+and the first point (and time) where the value is not finite.
 
 Limits against abuse: at most :data:`MAX_LENGTH` characters, :data:`MAX_NODES` parts and
-:data:`MAX_DEPTH` levels of nesting.
+:data:`MAX_DEPTH` levels of nesting. Every argument of a call and every operand of ``and``,
+``or`` or a chained comparison is at least one part, so these bound argument counts too; and
+such calls are evaluated one argument at a time, folded into the running value, so that their
+memory does not grow with the number of arguments.
 
 Examples
 --------
@@ -157,26 +161,24 @@ def _not(value: Any) -> Any:
     return _as_float(np.equal(value, 0.0))
 
 
-def _and(*args: Any) -> Any:
-    return _as_float(functools.reduce(np.logical_and, map(_truth, args)))
-
-
-def _or(*args: Any) -> Any:
-    return _as_float(functools.reduce(np.logical_or, map(_truth, args)))
-
-
 class Function(NamedTuple):
-    """One function an expression may call (an entry of :data:`FUNCTIONS`)."""
+    """One function an expression may call (an entry of :data:`FUNCTIONS`).
+
+    ``fold`` is set for functions of any number of arguments: the binary function that a call
+    folds over its arguments as each one is evaluated, so that ``min`` of many arguments holds
+    two values at a time, never all of them.
+    """
 
     func: Callable[..., Any]
     min_args: int
     max_args: int | None  # None: no upper limit
     signature: str
     description: str
+    fold: Callable[[Any, Any], Any] | None = None
 
 
-def _f(func: Callable[..., Any], lo: int, hi: int | None, signature: str, text: str) -> Function:
-    return Function(func, lo, hi, signature, text)
+def _f(func: Callable[..., Any], lo: int, hi: int | None, signature: str, text: str, *, fold: Callable[[Any, Any], Any] | None = None) -> Function:
+    return Function(func, lo, hi, signature, text, fold)
 
 
 #: The functions an expression may call, by name. All are elementwise over numpy arrays.
@@ -201,8 +203,8 @@ FUNCTIONS: Mapping[str, Function] = MappingProxyType(
         "sign": _f(np.sign, 1, 1, "sign(v)", "-1, 0 or 1"),
         "floor": _f(np.floor, 1, 1, "floor(v)", "largest integer <= v"),
         "ceil": _f(np.ceil, 1, 1, "ceil(v)", "smallest integer >= v"),
-        "min": _f(_minimum, 2, None, "min(a, b, ...)", "smallest argument (nan if any is nan)"),
-        "max": _f(_maximum, 2, None, "max(a, b, ...)", "largest argument (nan if any is nan)"),
+        "min": _f(_minimum, 2, None, "min(a, b, ...)", "smallest argument (nan if any is nan)", fold=np.minimum),
+        "max": _f(_maximum, 2, None, "max(a, b, ...)", "largest argument (nan if any is nan)", fold=np.maximum),
         "where": _f(_where, 3, 3, "where(cond, a, b)", "a where cond is nonzero, else b"),
         "heaviside": _f(
             _heaviside, 1, 2, "heaviside(v[, at_zero])", "0 for v < 0, 1 for v > 0, at_zero (1) at 0"
@@ -389,14 +391,47 @@ def _apply(func: Callable[..., Any], args: list[_Built]) -> _Built:
     return lambda env: func(*[f(env) for f in fs])
 
 
-def _chained_comparison(ops: list[Callable[[Any, Any], Any]]) -> Callable[..., Any]:
-    def compare(*operands: Any) -> Any:
-        flags = ops[0](operands[0], operands[1])
-        for i in range(1, len(ops)):
-            flags = np.logical_and(flags, ops[i](operands[i], operands[i + 1]))
+def _constant_or(evaluate: Callable[[_Env], Any], args: list[_Built]) -> _Built:
+    """``evaluate`` as a compiled node, or its value now when no argument depends on a variable."""
+    if any(callable(a) for a in args):
+        return evaluate
+    with np.errstate(all="ignore"):
+        return float(evaluate({}))
+
+
+def _fold(pairwise: Callable[[Any, Any], Any], args: list[_Built], *, each: Callable[[Any], Any] | None = None, finish: Callable[[Any], Any] | None = None) -> _Built:
+    """``pairwise`` folded over the arguments, each evaluated only once the previous one is folded in.
+
+    Evaluating all the arguments first, as ``func(*args)`` does, holds one array per argument at
+    once: memory then grows with the argument count. ``each`` maps every argument before it is
+    folded in (truth values for ``and``), ``finish`` maps the result.
+    """
+    first, *rest = [_lift(a) for a in args]
+
+    def folded(env: _Env) -> Any:
+        value = first(env) if each is None else each(first(env))
+        for f in rest:
+            value = pairwise(value, f(env) if each is None else each(f(env)))
+        return value if finish is None else finish(value)
+
+    return _constant_or(folded, args)
+
+
+def _chained_comparison(ops: list[Callable[[Any, Any], Any]], operands: list[_Built]) -> _Built:
+    """``a < b <= c ...`` as 1.0 or 0.0, holding two operands at a time (as :func:`_fold`)."""
+    first, *rest = [_lift(a) for a in operands]
+
+    def compare(env: _Env) -> Any:
+        left = first(env)
+        flags = None
+        for op, f in zip(ops, rest):
+            right = f(env)
+            step = op(left, right)
+            flags = step if flags is None else np.logical_and(flags, step)
+            left = right
         return _as_float(flags)
 
-    return compare
+    return _constant_or(compare, operands)
 
 
 def _listing(names: Iterable[str], limit: int = 20) -> str:
@@ -575,8 +610,8 @@ class _Compiler:
         return _apply(_not, [operand])  # ast.Not
 
     def _BoolOp(self, node: ast.BoolOp) -> _Built:
-        func = _and if isinstance(node.op, ast.And) else _or
-        return _apply(func, [self.build(v) for v in node.values])
+        pairwise = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
+        return _fold(pairwise, [self.build(v) for v in node.values], each=_truth, finish=_as_float)
 
     def _Compare(self, node: ast.Compare) -> _Built:
         ops = []
@@ -590,7 +625,7 @@ class _Compiler:
                 )
             ops.append(_COMPARE[type(op)])
         operands = [self.build(node.left)] + [self.build(c) for c in node.comparators]
-        return _apply(_chained_comparison(ops), operands)
+        return _chained_comparison(ops, operands)
 
     def _IfExp(self, node: ast.IfExp) -> _Built:
         return _apply(_where, [self.build(node.test), self.build(node.body), self.build(node.orelse)])
@@ -636,7 +671,8 @@ class _Compiler:
             else:
                 wanted = f"{lo} or {hi} arguments" if hi == lo + 1 else f"{lo} to {hi} arguments"
             raise self.error(f"{name} takes {wanted}, got {n}", span, expected=function.signature)
-        return _apply(function.func, [self.build(a) for a in node.args])
+        args = [self.build(a) for a in node.args]
+        return _apply(function.func, args) if function.fold is None else _fold(function.fold, args)
 
     # The whitelist: the only node types that compile; every other one is refused.
     _ALLOWED: dict[type, Callable[[_Compiler, Any], _Built]] = {
@@ -1016,6 +1052,46 @@ class Expression:
         out = np.empty(n, dtype=np.float64)
         out[...] = result
         return out
+
+    def evaluate_finite(self, points: np.ndarray, t: float = 0.0, **parameters: ArrayLike | float) -> np.ndarray:
+        """:meth:`evaluate`, refusing values that are not finite, with the first point where one is.
+
+        What the engine gives a solver goes through here: an infinite source (``1/(1 - t)`` at
+        ``t = 1``) or a ``nan`` conductivity (``sqrt(x - 1)``) is the user's input to fix, and
+        is said so naming the expression, the point and the time, rather than surfacing later
+        as a singular matrix.
+
+        Raises
+        ------
+        ExpressionError
+            Some value is ``inf`` or ``nan``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> parse_expression("1/(1 - t)", field="physics.f").evaluate_finite(np.zeros((1, 2)), t=1.0)
+        Traceback (most recent call last):
+          ...
+        engine.errors.ExpressionError: physics.f: the expression is not finite everywhere: it is inf at (0, 0), t = 1: got '1/(1 - t)'; expected ...
+        """
+        values = self.evaluate(points, t, **parameters)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            point = np.asarray(points, dtype=np.float64)[first]
+            where = "(" + ", ".join(f"{c:.6g}" for c in point) + ")"
+            if self.depends_on_time():
+                where += f", t = {t:.6g}"
+            count = f"{int(bad.sum())} of {bad.size} points are not finite. " if bad.size > 1 else ""
+            raise ExpressionError(
+                f"the expression is not finite everywhere: it is {values[first]:g} at {where}",
+                source=self._source,
+                field=self._field,
+                value=self._text,
+                expected="an expression that is finite wherever (and whenever) it is evaluated",
+                hint=count + "Dividing by zero, log(0) or an overflow gives inf; sqrt or log of a negative number gives nan",
+            )
+        return values
 
     # -- plumbing ------------------------------------------------------------------------------
 

@@ -41,7 +41,13 @@ flushed and fsync'ed, then its ``/done`` flags, flushed again. A kill at any mom
 readable file in which every sample flagged done is complete; samples not flagged are treated
 as missing and solved again on the next run. Completion (checksum, provenance, ``complete =
 true``) changes metadata, so it is written into a copy of the file that then replaces it
-atomically (costs one file copy). Only the client process ever writes the file.
+atomically (costs one file copy; the copy is fsync'ed before the rename, so the final name never
+points at unflushed data). Only the client process ever writes the file, and only one run at a
+time: a run holds an exclusive lock (``.NAME.lock`` beside the file, removed at the end) from
+its first look at the file to the rename. A kill while the file is created or completed leaves
+its temporary copy (``.STEM.XXXXXXXX.part.h5``, as large as the data set); the next run of the
+same data set, holding the lock and so knowing that no live writer owns it, removes it. That
+loses nothing: the file itself holds every sample flagged done until the very rename.
 
 Reproducibility. Sample i's field comes from its own seed (``sampling.sample_rng``), whatever the
 chunking or the worker, and every solve is a deterministic function of its own matrix (see
@@ -62,6 +68,7 @@ workers' imports (~1 s) included.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import difflib
 import hashlib
@@ -69,6 +76,7 @@ import json
 import math
 import numbers
 import os
+import re
 import shutil
 import socket
 import threading
@@ -109,6 +117,11 @@ RECIPE_VERSION = 1
 
 #: Grid points per side accepted by a recipe.
 MIN_RESOLUTION, MAX_RESOLUTION = 3, 4097
+#: Largest size of k, 1/k and f a recipe may ask for. The data are float32 (at most 3.4e38), and
+#: the solve squares residuals in float64: 1e30 keeps both finite with room to spare, where
+#: f = 1e308 used to end in a non-converged solve and k = 1e308 in an overflowing cast.
+FLOAT32_SAFE = 1e30
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 ProgressCallback = Callable[[float | None, str], None]
 
@@ -165,11 +178,18 @@ class CoefficientSpec(_Strict):
             raise ValueError("alpha must be > 1 (a 2D field with finite variance)")
         return v
 
-    @field_validator("tau", "high", "low")
+    @field_validator("tau")
     @classmethod
     def _positive(cls, v: float) -> float:
         if v <= 0.0:
             raise ValueError("must be > 0")
+        return v
+
+    @field_validator("high", "low")
+    @classmethod
+    def _permeability(cls, v: float) -> float:
+        if not 1.0 / FLOAT32_SAFE <= v <= FLOAT32_SAFE:
+            raise ValueError(f"must be from {1.0 / FLOAT32_SAFE:g} to {FLOAT32_SAFE:g} (k is stored as float32)")
         return v
 
     @field_validator("scale")
@@ -223,6 +243,13 @@ class Recipe(_Strict):
     coefficient: CoefficientSpec = CoefficientSpec()
     solver: SolverSpec = SolverSpec()
 
+    @field_validator("f")
+    @classmethod
+    def _source(cls, v: float) -> float:
+        if abs(v) > FLOAT32_SAFE:
+            raise ValueError(f"|f| must be at most {FLOAT32_SAFE:g} (u is stored as float32)")
+        return v
+
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
@@ -264,13 +291,13 @@ _EXPECTED = {
     "resolution": f"an integer from {MIN_RESOLUTION} to {MAX_RESOLUTION}: grid points per side, boundary included (e.g. 64)",
     "n_samples": "an integer >= 1",
     "seed": "an integer >= 0",
-    "f": "a finite number (the constant source term)",
+    "f": f"a number with |f| <= {FLOAT32_SAFE:g} (the constant source term)",
     "coefficient": "a table {kind, alpha, tau, high, low, scale}",
     "coefficient.kind": "'threshold' or 'lognormal'",
     "coefficient.alpha": "a number > 1 (2 in the FNO data)",
     "coefficient.tau": "a number > 0 (3 in the FNO data)",
-    "coefficient.high": "a number > 0 (12 in the FNO data)",
-    "coefficient.low": "a number > 0 (3 in the FNO data)",
+    "coefficient.high": f"a number from {1 / FLOAT32_SAFE:g} to {FLOAT32_SAFE:g} (12 in the FNO data)",
+    "coefficient.low": f"a number from {1 / FLOAT32_SAFE:g} to {FLOAT32_SAFE:g} (3 in the FNO data)",
     "coefficient.scale": "a non-zero number with |scale| <= 50",
     "solver": "a table {method, tolerance, max_iterations}",
     "solver.method": "'cg_amg' or 'direct'",
@@ -634,7 +661,20 @@ def _coefficient_fields(recipe: Recipe, start: int, stop: int) -> np.ndarray:
 
     c = recipe.coefficient
     z = grf_darcy(stop - start, recipe.resolution, alpha=c.alpha, tau=c.tau, seed=recipe.seed, start=start)
-    k = threshold_permeability(z, c.high, c.low) if c.kind == "threshold" else lognormal_permeability(z, c.scale)
+    if c.kind == "threshold":
+        return threshold_permeability(z, c.high, c.low).astype(np.float32)  # high and low are in range
+    with np.errstate(all="ignore"):
+        k = lognormal_permeability(z, c.scale)
+    outside = ~((k >= 1.0 / FLOAT32_SAFE) & (k <= FLOAT32_SAFE))
+    if outside.any():
+        i = int(np.flatnonzero(outside.reshape(len(k), -1).any(axis=1))[0])
+        worst = float(k[i].max() if k[i].max() > FLOAT32_SAFE else k[i].min())
+        raise InputError(
+            f"the log-normal field exp(scale*z) reaches {worst:.3g} in sample {start + i}, beyond what float32 data hold",
+            field="coefficient.scale",
+            value=c.scale,
+            expected=f"a smaller |scale| (or alpha, tau giving a smaller z), so that k stays within {1 / FLOAT32_SAFE:g} to {FLOAT32_SAFE:g}",
+        )
     return k.astype(np.float32)
 
 
@@ -655,6 +695,7 @@ def _solve_range(recipe_json: str, start: int, stop: int) -> dict[str, Any]:
     for i in range(n):
         t1 = time.perf_counter()
         ui, info = solver.solve(k[i].astype(np.float64), recipe.f)
+        _check_fits_float32(ui, recipe, start + i)
         u[i] = ui
         residual[i] = info.residual
         iterations[i] = info.iterations
@@ -671,6 +712,18 @@ def _solve_range(recipe_json: str, start: int, stop: int) -> dict[str, Any]:
         "rebuilds": solver.n_rebuilds - rebuilds,
         "worker": f"{socket.gethostname()}:{os.getpid()}",
     }
+
+
+def _check_fits_float32(u: np.ndarray, recipe: Recipe, sample: int) -> None:
+    """Refuse a solution that float32 cannot store: |u| grows as f / k, and each is in range alone."""
+    largest = float(np.max(np.abs(u))) if np.isfinite(u).all() else math.inf
+    if largest > _FLOAT32_MAX / 10:
+        raise InputError(
+            f"the solution reaches |u| = {largest:.3g} in sample {sample}, beyond what float32 data hold",
+            field="f",
+            value=recipe.f,
+            expected="a smaller source f or a larger permeability k: |u| is about |f| / (8 min k)",
+        )
 
 
 def _ranges(missing: np.ndarray, chunk_size: int) -> list[tuple[int, int]]:
@@ -696,32 +749,34 @@ def _create_file(out: Path, recipe: Recipe) -> None:
     from engine.surrogates.sampling import grid_coordinates
 
     n, res = recipe.n_samples, recipe.resolution
-    with atomic_path(out) as tmp, h5py.File(tmp, "w") as h5:
-        h5.attrs["format"] = FORMAT
-        h5.attrs["format_version"] = FORMAT_VERSION
-        h5.attrs["workbench_version"] = __version__
-        h5.attrs["recipe"] = recipe.to_json()
-        h5.attrs["input_names"] = ["k"]
-        h5.attrs["output_names"] = ["u"]
-        h5.attrs["axes"] = "sample, channel, y, x"
-        h5.attrs["complete"] = False
-        h5.attrs["created"] = _now()
+    with atomic_path(out) as tmp:
+        with h5py.File(tmp, "w") as h5:
+            h5.attrs["format"] = FORMAT
+            h5.attrs["format_version"] = FORMAT_VERSION
+            h5.attrs["workbench_version"] = __version__
+            h5.attrs["recipe"] = recipe.to_json()
+            h5.attrs["input_names"] = ["k"]
+            h5.attrs["output_names"] = ["u"]
+            h5.attrs["axes"] = "sample, channel, y, x"
+            h5.attrs["complete"] = False
+            h5.attrs["created"] = _now()
 
-        def allocated(name: str, shape: tuple[int, ...], dtype) -> h5py.Dataset:
-            dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
-            dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)  # fixed storage: chunk writes touch no metadata
-            dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
-            return h5.create_dataset(name, shape=shape, dtype=dtype, dcpl=dcpl)
+            def allocated(name: str, shape: tuple[int, ...], dtype) -> h5py.Dataset:
+                dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+                dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)  # fixed storage: chunk writes touch no metadata
+                dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
+                return h5.create_dataset(name, shape=shape, dtype=dtype, dcpl=dcpl)
 
-        allocated("inputs", (n, 1, res, res), "<f4")
-        allocated("outputs", (n, 1, res, res), "<f4")
-        allocated("stats/residual", (n,), "<f8")
-        allocated("stats/iterations", (n,), "<i4")
-        allocated("stats/seconds", (n,), "<f8")
-        done = allocated("done", (n,), "?")
-        done[...] = False
-        h5.create_dataset("grid/x", data=grid_coordinates(res))
-        h5.create_dataset("grid/y", data=grid_coordinates(res))
+            allocated("inputs", (n, 1, res, res), "<f4")
+            allocated("outputs", (n, 1, res, res), "<f4")
+            allocated("stats/residual", (n,), "<f8")
+            allocated("stats/iterations", (n,), "<i4")
+            allocated("stats/seconds", (n,), "<f8")
+            done = allocated("done", (n,), "?")
+            done[...] = False
+            h5.create_dataset("grid/x", data=grid_coordinates(res))
+            h5.create_dataset("grid/y", data=grid_coordinates(res))
+        _fsync(tmp)
 
 
 def _now() -> str:
@@ -828,7 +883,88 @@ def _finalise(path: Path, run: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             h5.attrs["provenance"] = json.dumps(provenance, sort_keys=True)
             h5.attrs["completed"] = _now()
             h5.attrs["complete"] = True
+        _fsync(tmp)
+    _fsync(path.parent)  # the rename itself
     return checksum, provenance
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's (or a folder's) data to disk: before a rename, so the new name never points
+    at data still in the page cache."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot fsync a folder; the rename is still atomic
+        pass
+    finally:
+        os.close(fd)
+
+
+# ============================================================================================
+# One run at a time, and what a killed run left behind
+
+
+@contextlib.contextmanager
+def _exclusive(out: Path) -> Iterator[None]:
+    """Hold the lock of the data set ``out`` for the block; an InputError if another run holds it.
+
+    The lock is ``flock`` on ``.NAME.lock`` beside ``out``: the kernel releases it when its
+    holder dies, however it dies, so a lock is never stale. The file is removed on the way out;
+    a run that opened it meanwhile sees that it no longer is the file at that path and retries.
+    Without ``fcntl`` (not POSIX) runs are not locked and stale temporary files are kept.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - POSIX only
+        yield
+        return
+    lock = out.parent / f".{out.name}.lock"
+    while True:
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        except OSError as exc:
+            raise InputError(f"cannot write there ({exc.strerror or exc})", source=out, expected="a path in a folder you can write to") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise InputError(
+                "another run is generating this data set right now",
+                source=out,
+                expected="one generation run per data set file",
+                hint="Wait for it to finish (a later run resumes or returns the file), or choose another output path",
+            ) from None
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(lock))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the holder before us removed that file: lock the new one
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock)
+        os.close(fd)
+
+
+def _remove_stale_parts(out: Path) -> list[Path]:
+    """Remove the temporary copies (``atomic_path``'s ``.STEM.XXXXXXXX.part.SUFFIX``) of ``out``.
+
+    Call it holding the lock: then no live run is writing them. The name is matched exactly, so
+    the parts of another data set in the folder (``darcy.v2.h5`` beside ``darcy.h5``) are kept.
+    """
+    pattern = re.compile(rf"\.{re.escape(out.stem)}\.[^.]+\.part{re.escape(out.suffix)}")
+    removed = []
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for entry in os.scandir(out.parent):
+            if pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
 
 
 def _attr_text(value: Any) -> str:
@@ -956,7 +1092,8 @@ def generate_dataset(
     ------
     InputError
         A bad recipe or option; ``out`` exists and is not a data set, or holds another
-        recipe's data set (the message names the differences).
+        recipe's data set (the message names the differences); another run is generating
+        ``out`` right now.
     RunError
         A sample could not be solved or a worker died; the finished chunks are kept.
     Cancelled
@@ -964,14 +1101,20 @@ def generate_dataset(
     """
     started = time.perf_counter()
     recipe = _as_recipe(recipe)
-    out = Path(out)
+    out = Path(os.path.expanduser(os.fspath(out)))
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral) or chunk_size < 1:
         raise InputError("invalid chunk size", field="chunk_size", value=chunk_size, expected="an integer >= 1")
     workers = check_workers(workers)
     check_scheduler(scheduler)
     chunk_size = int(chunk_size)
     _check_cancel(cancel)
+    with _exclusive(out):
+        _remove_stale_parts(out)
+        return _generate(recipe, out, scheduler, workers, chunk_size, progress, cancel, started)
 
+
+def _generate(recipe: Recipe, out: Path, scheduler, workers, chunk_size, progress, cancel, started) -> DatasetInfo:
+    """The body of :func:`generate_dataset`, run holding the data set's lock."""
     done, complete = _prepare(out, recipe)
     n = recipe.n_samples
     if complete:

@@ -88,7 +88,8 @@ class SurrogateSolver:
     model
         A library name or a model folder; default: the case's ``solver.surrogate.model``.
     device
-        ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+        ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; default: the
+        case's ``solver.surrogate.device``. Checked by :func:`~engine.surrogates.devices.resolve_device`.
     """
 
     name = "surrogate"
@@ -100,6 +101,7 @@ class SurrogateSolver:
     def solve(self, problem: Problem, *, progress: ProgressCallback | None = None, cancel: threading.Event | None = None) -> Result:
         import torch
 
+        from engine.surrogates.devices import resolve_device
         from engine.surrogates.library import find_model, load_card, load_surrogate
 
         started = time.perf_counter()
@@ -108,6 +110,11 @@ class SurrogateSolver:
         reference = self.model or (options.model if options else None)
         if reference is None:
             raise InputError("no surrogate model named", field="solver.surrogate.model", expected="a [solver.surrogate] table with model = a library name or folder")
+        # Before any model is read: a device this machine lacks (a case from a GPU workstation) is bad input.
+        if self.device is not None:
+            device = resolve_device(self.device)
+        else:
+            device = resolve_device(options.device if options else "auto", field="solver.surrogate.device", source=case.source)
         folder = find_model(reference)
         card = load_card(folder)
         reasons = check_compatible(problem, card)
@@ -118,9 +125,6 @@ class SurrogateSolver:
                 value=card.name,
                 expected="a model trained for this physics, domain and boundary conditions (see `workbench models show`)",
             )
-        device = self.device or (options.device if options else "auto")
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
         check_cancelled(cancel)
         report(progress, 0.1, f"loading {card.name}")
         surrogate, card = load_surrogate(folder, device=device)
@@ -162,7 +166,7 @@ class SurrogateSolver:
         }
         provenance = Provenance(
             solver="surrogate",
-            options={"model": card.name, "device": device},
+            options={"model": card.name, "device": str(device)},
             wall_time=wall,
             model_id=card.name,
             metrics=metrics,

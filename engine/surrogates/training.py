@@ -61,6 +61,7 @@ from engine._version import __version__
 from engine.atomic import atomic_path, atomic_write_text
 from engine.errors import InputError, RunError
 from engine.solver import ProgressCallback, check_cancelled, report
+from engine.surrogates.devices import resolve_device
 from engine.surrogates.losses import LOSSES, get_loss, relative_lp_loss
 
 __all__ = [
@@ -465,7 +466,7 @@ class Trainer:
         self.patience = patience
         self.min_delta = float(min_delta)
         self.seed = int(seed)
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         self.num_threads = num_threads
         self.grad_clip = grad_clip
         self.time_budget = time_budget
@@ -1013,21 +1014,6 @@ def _check_number(name: str, value: Any, *, positive: bool = False) -> None:
 def _check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
     if value not in choices:
         raise InputError("invalid setting", field=name, value=value, expected=f"one of {', '.join(map(repr, choices))}")
-
-
-def _resolve_device(device: str | torch.device) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise InputError("unknown device", field="device", value=device, expected="'auto', 'cpu', 'cuda' or 'cuda:N'") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("CUDA is not available here", field="device", value=str(device),
-                         expected="'cpu' or 'auto'", hint="install a CUDA build of torch or train on the CPU")
-    if resolved.type not in ("cpu", "cuda"):
-        raise InputError("unsupported device", field="device", value=str(device), expected="'auto', 'cpu', 'cuda' or 'cuda:N'")
-    return resolved
 
 
 def _lr_factor(epoch: int, epochs: int, scheduler: str, warmup: int, step_size: int, gamma: float) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import functools
 import io
 import math
 import os
@@ -701,3 +702,102 @@ def test_random_expressions_match_a_numpy_reference(case):
     with np.errstate(all="ignore"):
         expected_scalar = float(np.asarray(reference({"x": float(X[3]), "y": float(Y[3])})))
     np.testing.assert_allclose(scalar, expected_scalar, rtol=1e-12, atol=0, equal_nan=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Calls of many arguments: bounded by the parser's limits, evaluated one argument at a time
+
+
+def _many_arguments(kind: str, n: int) -> tuple[str, list[float]]:
+    """An expression of ``n`` operands ``x*c_i`` joined by ``kind``, and the constants c_i."""
+    scales = [round(math.cos(i) + 1.5, 2) for i in range(n)]  # all positive: every operand is 'true'
+    operands = [f"x*{c}" for c in scales]
+    if kind in ("min", "max"):
+        return f"{kind}({', '.join(operands)})", scales
+    if kind == "comparison":
+        return " <= ".join(operands), scales
+    return f" {kind} ".join(operands), scales
+
+
+def _peak_bytes(f: Expression, x: np.ndarray) -> tuple[np.ndarray, int]:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        out = f(x=x)
+        return out, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("kind", ["min", "max", "and", "or", "comparison"])
+def test_many_operands_are_folded_one_at_a_time_not_held_at_once(kind):
+    n = (ex.MAX_NODES - 2) // 3  # x*c is 3 parts: the most operands the node limit lets in
+    text, scales = _many_arguments(kind, n)
+    f = parse_expression(text)
+    x = np.random.default_rng(0).uniform(0.5, 2.0, 50_000)
+    out, peak = _peak_bytes(f, x)
+    terms = [x * c for c in scales]
+    if kind == "min":
+        expected = functools.reduce(np.minimum, terms)
+    elif kind == "max":
+        expected = functools.reduce(np.maximum, terms)
+    elif kind == "comparison":
+        expected = functools.reduce(np.logical_and, [a <= b for a, b in zip(terms, terms[1:])]).astype(float)
+    else:  # every operand is nonzero
+        expected = np.ones_like(x)
+    np.testing.assert_array_equal(out, expected)
+    # Holding every operand would take n = 166 arrays; folding keeps a handful alive at a time.
+    assert peak < 8 * x.nbytes, f"peak {peak / x.nbytes:.1f} arrays for {n} operands"
+
+
+def test_a_min_of_ten_thousand_arguments_holds_a_few_arrays_whatever_the_limits(monkeypatch):
+    monkeypatch.setattr(ex, "MAX_LENGTH", 10**6)
+    monkeypatch.setattr(ex, "MAX_NODES", 10**5)
+    text, scales = _many_arguments("min", 10_000)
+    x = np.random.default_rng(1).uniform(-1.0, 1.0, 2_000)
+    out, peak = _peak_bytes(parse_expression(text), x)
+    np.testing.assert_array_equal(out, np.minimum(x * min(scales), x * max(scales)))
+    assert peak < 8 * x.nbytes, f"peak {peak / x.nbytes:.1f} arrays for 10 000 arguments"
+
+
+def test_the_parser_limits_bound_argument_counts():
+    parse_expression("max(" + ",".join(["x"] * (ex.MAX_NODES - 2)) + ")")
+    for text in ("max(" + ",".join(["x"] * ex.MAX_NODES) + ")", " or ".join(["x"] * ex.MAX_NODES), "<".join(["x"] * ex.MAX_NODES)):
+        with pytest.raises(ExpressionError, match="too complex|too long"):
+            parse_expression(text)
+
+
+def test_folded_calls_of_constants_are_numbers_at_parse_time():
+    f = parse_expression("min(3, 1, 2) + max(1, 5, 2) + (1 and 2 and 0) + (1 < 2 <= 2)")
+    assert f.is_constant and f() == 1.0 + 5.0 + 0.0 + 1.0
+    assert math.isnan(parse_expression("min(1, x, 2)")(x=math.nan))
+
+
+# --------------------------------------------------------------------------------------------
+# Non-finite values refused where the engine evaluates expressions
+
+
+def test_evaluate_finite_names_the_expression_the_point_and_the_time():
+    f = parse_expression("1/(1 - t)", source="case.toml", field="physics.f")
+    points = np.array([[0.0, 0.5], [1.0, 1.0]])
+    np.testing.assert_array_equal(f.evaluate_finite(points, t=0.5), [2.0, 2.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing reaches stderr on the way
+        with pytest.raises(ExpressionError) as info:
+            f.evaluate_finite(points, t=1.0)
+    err = info.value
+    assert isinstance(err, InputError) and err.exit_code == 2
+    assert (err.source, err.field, err.value) == ("case.toml", "physics.f", "1/(1 - t)")
+    assert "not finite everywhere: it is inf at (0, 0.5), t = 1" in str(err)
+    assert "2 of 2 points" in str(err)
+
+
+def test_evaluate_finite_reports_the_first_bad_point_of_a_space_field():
+    f = parse_expression("sqrt(x - 0.5) + log(y)", field="physics.k")
+    points = np.array([[1.0, 1.0], [0.25, 1.0], [1.0, 0.0]])
+    with pytest.raises(ExpressionError, match=r"physics.k: the expression is not finite everywhere: it is nan at \(0.25, 1\): got") as info:
+        f.evaluate_finite(points)
+    assert ", t =" not in str(info.value)  # the expression does not depend on time
+    assert "2 of 3 points" in info.value.hint
+    assert f.evaluate_finite(points[:1]).tolist() == [math.sqrt(0.5)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pickle
 from pathlib import Path
@@ -83,7 +84,7 @@ def test_a_pickle_in_place_of_the_weights_never_runs(tmp_path):
     weights = folder / "weights.safetensors"
     weights.write_bytes(pickle.dumps(_Exploit()))
     card = json.loads((folder / "card.json").read_text())
-    card["weights_sha256"] = ""  # even with the checksum out of the way
+    card["weights_sha256"] = hashlib.sha256(weights.read_bytes()).hexdigest()  # even with a checksum that matches
     (folder / "card.json").write_text(json.dumps(card))
     with pytest.raises(InputError, match="not a safetensors"):
         load_surrogate(folder)
