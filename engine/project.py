@@ -25,15 +25,18 @@ from __future__ import annotations
 import json
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from engine._version import __version__
-from engine.atomic import atomic_path
+from engine.atomic import atomic_path, write_error
 from engine.case.schema import Case
 from engine.errors import InputError
+from engine.inputs import open_input, parse_json
+from engine.limits import LIMITS
 from engine.result import Result
 
 __all__ = ["PROJECT_FORMAT_VERSION", "PROJECT_SUFFIX", "Project", "save_project", "load_project"]
@@ -92,37 +95,113 @@ def save_project(project: Project, path: str | Path) -> Path:
 def load_project(path: str | Path) -> Project:
     """Reopen a project written by ``save_project``.
 
+    A project may come from someone else: each member's declared size is checked before it is
+    read and it is read no further than that (a small archive can declare, or hide, gigabytes),
+    the header is parsed with bounded depth, and every failure names the project file and the
+    member (``study.wbproj:results/classical.h5``).
+
     Raises
     ------
     InputError
-        The file is missing, not a project, of an unknown format version, or incomplete.
+        The file is missing, not a project, of an unknown format version, incomplete, damaged or
+        beyond a limit (``project_member_bytes``, ``text_file_bytes``, ``array_bytes``).
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError("file not found", source=path, expected=f"a project file ({PROJECT_SUFFIX})")
+    expected = f"a project file ({PROJECT_SUFFIX})"
+    with open_input(path, what=expected) as fh:
+        try:
+            archive = zipfile.ZipFile(fh)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+            raise InputError(f"not a project file ({exc})", source=path, expected=f"a {PROJECT_SUFFIX} file saved by the workbench") from None
+        with archive:
+            header = _read_header(archive, path)
+            loader = _LOADERS[header["format_version"]]
+            try:
+                return loader(archive, header, path)
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+                raise InputError(f"the project file is damaged ({exc})", source=path, expected="a .wbproj file as the workbench saved it") from None
+
+
+def _read_header(archive: zipfile.ZipFile, path: Path) -> dict[str, Any]:
+    """``project.json``, checked: the format, a known version, a list of results."""
     try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise InputError(f"not a project file ({exc})", source=path, expected=f"a {PROJECT_SUFFIX} file saved by the workbench") from None
-    with archive:
-        try:
-            header = json.loads(archive.read("project.json"))
-        except (KeyError, ValueError, zipfile.BadZipFile, OSError) as exc:
-            raise InputError(f"not a project file (no readable project.json: {exc})", source=path) from None
-        if not isinstance(header, dict) or header.get("format") != _FORMAT_NAME:
-            raise InputError("not a workbench project", source=path, value=header.get("format") if isinstance(header, dict) else None, expected=repr(_FORMAT_NAME))
-        version = header.get("format_version")
-        loader = _LOADERS.get(version)
-        if loader is None:
-            raise InputError("unsupported project format version", source=path, field="format_version", value=version, expected=f"one of {list(_LOADERS)}")
-        if not isinstance(header.get("results", []), list):
-            raise InputError("the project's result list is not a list", source=path, field="results", value=header.get("results"))
-        try:
-            return loader(archive, header, path)
-        except KeyError as exc:
-            raise InputError(f"the project file is incomplete (missing {exc})", source=path) from None
-        except (zipfile.BadZipFile, OSError, ValueError) as exc:
-            raise InputError(f"the project file is damaged ({exc})", source=path, expected="a .wbproj file as the workbench saved it") from None
+        text = _read_member(archive, "project.json", path, limit="text_file_bytes")
+    except InputError as err:
+        raise err.replace(problem=f"not a project file (no readable project.json: {err.problem})") from None
+    header = parse_json(text, source=_member_source(path, "project.json"), what="a project header (JSON)")
+    if not isinstance(header, dict) or header.get("format") != _FORMAT_NAME:
+        raise InputError("not a workbench project", source=path, value=header.get("format") if isinstance(header, dict) else None, expected=repr(_FORMAT_NAME))
+    version = header.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version not in _LOADERS:
+        raise InputError("unsupported project format version", source=path, field="format_version", value=version, expected=f"one of {list(_LOADERS)}")
+    if not isinstance(header.get("results", []), list):
+        raise InputError("the project's result list is not a list", source=path, field="results", value=header.get("results"))
+    if not isinstance(header.get("case_source"), (str, type(None))):
+        raise InputError("the case's original path is not text", source=path, field="case_source", value=header.get("case_source"))
+    return header
+
+
+def _member_source(path: Path, member: str) -> str:
+    """How messages name a member: ``study.wbproj:results/classical.h5``."""
+    return f"{path}:{member}"
+
+
+def _open_member(archive: zipfile.ZipFile, member: str, path: Path, *, limit: str) -> tuple[BinaryIO, int]:
+    """The open member and the most bytes it may give, once its entry is known to be sound.
+
+    The declared size is checked against ``limit`` before a byte is decompressed; only the
+    methods ``save_project`` writes are accepted (no encryption, no bzip2 or LZMA whose single
+    steps are unbounded).
+    """
+    source = _member_source(path, member)
+    try:
+        info = archive.getinfo(member)
+    except KeyError:
+        raise InputError("the project file is incomplete: the member is missing", source=source, expected="a project as the workbench saved it") from None
+    if info.flag_bits & 0x1:
+        raise InputError("the member is encrypted", source=source, expected="a project as the workbench saved it")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise InputError("the member uses an unsupported compression", source=source, value=info.compress_type, expected="stored or deflated")
+    LIMITS[limit].check(info.file_size, what="the member", source=source)
+    try:
+        return archive.open(info), info.file_size
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
+        raise _damaged_member(source, exc) from None
+
+
+def _damaged_member(source: str, exc: BaseException) -> InputError:
+    detail = "it ends early" if isinstance(exc, EOFError) else f"{exc}" or type(exc).__name__
+    return InputError(f"the member is damaged ({detail})", source=source, expected="a project as the workbench saved it")
+
+
+def _read_member(archive: zipfile.ZipFile, member: str, path: Path, *, limit: str) -> bytes:
+    """The bytes of a small member (text), never more than it declared."""
+    fh, size = _open_member(archive, member, path, limit=limit)
+    try:
+        with fh:
+            return fh.read(size)  # zipfile stops at the declared size and checks the CRC there
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as exc:
+        raise _damaged_member(_member_source(path, member), exc) from None
+
+
+def _extract_member(archive: zipfile.ZipFile, member: str, path: Path, target: Path, *, limit: str) -> Path:
+    """Copy a large member to ``target`` in pieces (a result file is not held in memory)."""
+    fh, size = _open_member(archive, member, path, limit=limit)
+    with fh, open(target, "wb") as out:
+        left = size
+        while left > 0:
+            try:
+                piece = fh.read(min(left, 1 << 20))
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as exc:
+                raise _damaged_member(_member_source(path, member), exc) from None
+            if not piece:
+                break
+            try:
+                out.write(piece)
+            except OSError as exc:  # the scratch folder, not the project, failed
+                raise write_error(exc, Path(target).parent, writing=f"a scratch copy of {member}", hint="free space in the temporary folder (TMPDIR)") from None
+            left -= len(piece)
+    return target
 
 
 def _load_v1(archive: zipfile.ZipFile, header: dict[str, Any], path: Path) -> Project:
@@ -131,15 +210,26 @@ def _load_v1(archive: zipfile.ZipFile, header: dict[str, Any], path: Path) -> Pr
 
     case = None
     if "case.toml" in archive.namelist():
-        source = header.get("case_source") or path
-        case = parse_case(archive.read("case.toml").decode("utf-8"), source=source)
+        member = _member_source(path, "case.toml")
+        data = _read_member(archive, "case.toml", path, limit="text_file_bytes")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"the case is not UTF-8 text (byte {exc.start})", source=member, expected="a case file (TOML)") from None
+        try:  # the case keeps its original path, so the files it names resolve as they did
+            case = parse_case(text, source=header.get("case_source") or path)
+        except InputError as err:
+            raise err.replace(source=member) from None
     results = {}
     with tempfile.TemporaryDirectory(prefix="wbproj-") as scratch:
         for label in header.get("results", []):
-            _check_label(label)
-            target = Path(scratch) / f"{label}.h5"
-            target.write_bytes(archive.read(f"results/{label}.h5"))
-            results[label] = read_hdf5(target)
+            try:
+                _check_label(label)
+            except InputError as err:
+                raise err.with_source(path) from None
+            member = f"results/{label}.h5"
+            target = _extract_member(archive, member, path, Path(scratch) / f"{label}.h5", limit="project_member_bytes")
+            results[label] = read_hdf5(target, source=_member_source(path, member))
     view = header.get("view") or {}
     if not isinstance(view, dict):
         raise InputError("the project's view settings are not a table", source=path, field="view", value=type(view).__name__)

@@ -6,6 +6,7 @@ the old one only once complete, so a failed or cancelled write leaves the previo
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import tempfile
@@ -18,6 +19,8 @@ from engine._version import __version__
 from engine.atomic import atomic_path, atomic_write_text, process_umask
 from engine.errors import InputError
 from engine.fields import Field
+from engine.inputs import check_input_file, parse_json
+from engine.limits import LIMITS
 from engine.mesh.mesh import CELL_TYPES, Mesh, Region
 from engine.result import ProbeReading, Provenance, Result
 
@@ -107,11 +110,16 @@ def write_hdf5(result: Result, path: str | Path) -> Path:
         /times              only for a time series
         /probes/<name>/<field>   attrs point
         /provenance         attrs json (the Provenance as JSON)
+
+    The file is built in memory and then written in one piece: HDF5 that meets a full disk
+    while it writes leaves its file handle broken, and freeing that handle crashed the process
+    (a segfault instead of the message); a plain write fails with an ``OSError`` instead.
     """
     import h5py
 
     path = Path(path)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w", track_order=True) as h5:
+    image = io.BytesIO()
+    with h5py.File(image, "w", track_order=True) as h5:
         h5.attrs["format"] = _FORMAT_NAME
         h5.attrs["format_version"] = RESULT_FORMAT_VERSION
         h5.attrs["workbench_version"] = __version__
@@ -147,6 +155,8 @@ def write_hdf5(result: Result, path: str | Path) -> Path:
                 p.create_dataset(field_name, data=np.asarray(values))
         prov = h5.create_group("provenance")
         prov.attrs["json"] = json.dumps(result.provenance.to_dict(), default=_jsonable)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(image.getbuffer())
     return path
 
 
@@ -160,61 +170,154 @@ def _jsonable(value):
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def read_hdf5(path: str | Path) -> Result:
-    """Reopen a result written by ``write_hdf5``."""
+def read_hdf5(path: str | Path, *, source: str | None = None) -> Result:
+    """Reopen a result written by ``write_hdf5``.
+
+    The file may come from someone else, so nothing is trusted before it is read: every data
+    set's declared size is checked against the ``array_bytes`` limit (a few kilobytes of
+    compressed HDF5 can declare a 16 GiB field) and its shape against the mesh before it is
+    read, and a damaged file is an ``InputError``, never an h5py or numpy exception.
+
+    Parameters
+    ----------
+    path
+        The HDF5 file.
+    source
+        The name used in messages and as the mesh's source, when ``path`` is a scratch copy
+        (a project names its member: ``"study.wbproj:results/classical.h5"``).
+
+    Raises
+    ------
+    InputError
+        The file is missing, not a workbench result, of an unknown version, damaged, or declares
+        arrays beyond the limit or that do not fit its mesh; the message names the file and the
+        data set.
+    """
     import h5py
 
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("file not found", source=path, expected="a result file (.h5)")
+    what = "a result file (.h5)"
+    path = check_input_file(path, what=what) if source is None else Path(path)
+    source = source or str(path)
     try:
         h5 = h5py.File(path, "r")
     except OSError as exc:
-        raise InputError(f"not a readable HDF5 file ({exc})", source=path, expected="a result file written by the workbench") from exc
+        raise InputError(f"not a readable HDF5 file ({exc})", source=source, expected="a result file written by the workbench") from None
     with h5:
-        if h5.attrs.get("format") != _FORMAT_NAME:
-            raise InputError("not a workbench result file", source=path, value=h5.attrs.get("format"), expected=repr(_FORMAT_NAME))
-        version = int(h5.attrs.get("format_version", -1))
-        if version not in _READERS:
-            raise InputError("unsupported result format version", source=path, value=version, expected=f"one of {list(_READERS)}")
         try:
-            return _READERS[version](h5, path)
+            name = h5.attrs.get("format")
+            version = h5.attrs.get("format_version", -1)
+        except OSError as exc:
+            raise _damaged(source, exc) from None
+        if name != _FORMAT_NAME:
+            raise InputError("not a workbench result file", source=source, value=name, expected=repr(_FORMAT_NAME))
+        reader = _READERS.get(version) if isinstance(version, (int, np.integer)) else None
+        if reader is None:
+            raise InputError("unsupported result format version", source=source, value=version, expected=f"one of {list(_READERS)}")
+        try:
+            return reader(h5, source)
+        except InputError as err:
+            raise err.with_source(source) from None
         except KeyError as exc:
-            raise InputError(f"the result file is incomplete (missing {exc})", source=path) from exc
+            raise InputError(f"the result file is incomplete (missing {exc})", source=source) from None
+        except (OSError, RuntimeError, TypeError, ValueError) as exc:  # h5py's view of a damaged file
+            raise _damaged(source, exc) from None
 
 
-def _read_v1(h5, path: Path) -> Result:
-    g = h5["mesh"]
-    cells = {ctype: g["cells"][ctype][()] for ctype in g["cells"] if ctype in CELL_TYPES}
+def _damaged(source: str, exc: BaseException) -> InputError:
+    return InputError(f"the result file is damaged ({type(exc).__name__}: {exc})", source=source, expected="a result file as the workbench wrote it")
+
+
+def _member(parent, name: str, kind: type, source: str):
+    """``parent[name]``, known to be a group or a data set (``kind``) as the format says."""
+    item = parent.get(name)
+    if item is None:
+        raise InputError("the result file is incomplete", source=source, field=f"{parent.name.rstrip('/')}/{name}", expected=f"a {kind.__name__.lower()} there")
+    if not isinstance(item, kind):
+        raise InputError(f"not a {kind.__name__.lower()}", source=source, field=item.name, expected=f"a {kind.__name__.lower()} as the workbench writes it")
+    return item
+
+
+def _array(dataset, source: str, *, leading: tuple[int, ...] | None = None, ndim: tuple[int, ...] | None = None) -> np.ndarray:
+    """The values of a numeric data set, once its declared size and shape are known to fit.
+
+    ``leading``: the sizes its first axes must have (points or cells, with the time axis first
+    for a series); ``ndim``: the numbers of axes allowed. Both are checked before any value is
+    read, so a hostile declaration costs nothing.
+    """
+    import h5py
+
+    if not isinstance(dataset, h5py.Dataset):
+        raise InputError("not a data set", source=source, field=dataset.name, expected="a numeric array as the workbench writes it")
+    shape, dtype = dataset.shape, dataset.dtype
+    if shape is None or dtype.kind not in "biuf":
+        raise InputError("not a numeric array", source=source, field=dataset.name, value=str(dtype), expected="integers or floating-point numbers")
+    if ndim is not None and len(shape) not in ndim:
+        raise InputError("the data set has the wrong number of axes", source=source, field=dataset.name, value=shape, expected=" or ".join(f"{n} axes" for n in ndim))
+    if leading is not None and tuple(shape[: len(leading)]) != leading:
+        raise InputError("the data set does not fit the mesh", source=source, field=dataset.name, value=shape, expected=f"leading sizes {leading}")
+    LIMITS["array_bytes"].check(int(np.prod(shape, dtype=object)) * dtype.itemsize, what="the data set", source=source, field=dataset.name)
+    try:
+        return dataset[()]
+    except (OSError, RuntimeError, ValueError) as exc:  # a damaged chunk or filter
+        raise InputError(f"the data set cannot be read ({exc})", source=source, field=dataset.name, expected="a result file as the workbench wrote it") from None
+
+
+def _json_attr(obj, name: str, default: str | None, source: str):
+    text = obj.attrs.get(name, default)
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    if not isinstance(text, str):
+        raise InputError("an attribute is not JSON text", source=source, field=f"{obj.name}@{name}", value=type(text).__name__)
+    return parse_json(text, source=source, what=f"JSON in the attribute {obj.name}@{name}")
+
+
+def _read_v1(h5, source: str) -> Result:
+    import h5py
+
+    g = _member(h5, "mesh", h5py.Group, source)
+    points = _array(_member(g, "points", h5py.Dataset, source), source, ndim=(2,))
+    cells_group = _member(g, "cells", h5py.Group, source)
+    cells = {ctype: _array(cells_group[ctype], source, ndim=(2,)) for ctype in cells_group if ctype in CELL_TYPES}
     regions = []
-    for name, r in g["regions"].items():
+    for name, r in _member(g, "regions", h5py.Group, source).items():
+        if not isinstance(r, h5py.Group):
+            raise InputError("a region is not a group", source=source, field=r.name)
         regions.append(
             Region(
                 name,
                 int(r.attrs["dim"]),
-                {t: r[t][()] for t in r if t != "points"},
-                r["points"][()] if "points" in r else None,
+                {t: _array(r[t], source, ndim=(1,)) for t in r if t != "points"},
+                _array(r["points"], source, ndim=(1,)) if "points" in r else None,
             )
         )
-    mesh = Mesh(g["points"][()], cells, regions, source=path)
-    times = h5["times"][()] if "times" in h5 else None
+    mesh = Mesh(points, cells, regions, source=source)
+    times = _array(h5["times"], source, ndim=(1,)) if "times" in h5 else None
     fields = {}
-    for name, d in h5["fields"].items():
-        components = json.loads(d.attrs.get("components", "null"))
+    for name, d in _member(h5, "fields", h5py.Group, source).items():
+        components = _json_attr(d, "components", "null", source)
+        association = str(d.attrs["association"])
+        if association not in ("point", "cell"):
+            raise InputError("unknown field association", source=source, field=f"{d.name}@association", value=association, expected="'point' or 'cell'")
+        series = bool(d.attrs["time_series"])
+        if series and times is None:
+            raise InputError("a time series in a file with no time axis", source=source, field=d.name, expected="a /times data set")
+        count = mesh.n_points if association == "point" else mesh.n_cells
         fields[name] = Field(
             name,
-            d[()],
-            str(d.attrs["association"]),
-            times if bool(d.attrs["time_series"]) else None,
-            tuple(components) if components else None,
+            _array(d, source, leading=(len(times), count) if series else (count,), ndim=(2, 3) if series else (1, 2)),
+            association,
+            times if series else None,
+            tuple(components) if isinstance(components, list) and components else None,
             str(d.attrs.get("units", "")),
         )
-    probes = {
-        name: ProbeReading(name, tuple(p.attrs["point"].tolist()), {k: v[()] for k, v in p.items()})
-        for name, p in h5["probes"].items()
-    }
-    provenance = Provenance.from_dict(json.loads(h5["provenance"].attrs["json"]))
-    return Result(mesh, fields, provenance, probes)
+    probes = {}
+    for name, p in _member(h5, "probes", h5py.Group, source).items():
+        point = np.asarray(p.attrs["point"], dtype=float).reshape(-1)
+        probes[name] = ProbeReading(name, tuple(point.tolist()), {k: _array(v, source) for k, v in p.items()})
+    provenance = _json_attr(_member(h5, "provenance", h5py.Group, source), "json", None, source)
+    if not isinstance(provenance, dict):
+        raise InputError("the provenance is not a JSON object", source=source, field="/provenance@json", value=type(provenance).__name__)
+    return Result(mesh, fields, Provenance.from_dict(provenance), probes)
 
 
 _READERS = {1: _read_v1}

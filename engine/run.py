@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine.atomic import atomic_write_text
+from engine.atomic import StagedFolder, atomic_write_text, storage_problem, write_error
 from engine.case.load import load_case
 from engine.case.schema import Case
 from engine.errors import InputError
@@ -62,8 +62,11 @@ def run_case(
     case
         A Case or the path of a case file.
     out
-        Output folder (created if missing). Files are written atomically; a failed or
-        cancelled run leaves earlier files there intact.
+        Output folder (created if missing). It holds one run: the files are written into a
+        staging folder inside it and swapped in once all are written, and the files of the
+        previous run that this one does not write (listed in ``.workbench-run.json``) are
+        removed; other files there are left alone. A failed or cancelled run leaves the earlier
+        files intact.
     solver
         ``"classical"``, ``"surrogate"``, ``"both"`` (both, compared: also writes ``error.vtu``
         and the comparison's metrics), or any registered solver name; default the case's
@@ -78,6 +81,12 @@ def run_case(
         The results by solver name, the files written and the ``metrics.json`` document
         (its schema: ``docs/metrics.schema.json``).
 
+    Raises
+    ------
+    RunError
+        A file could not be written (a full disk, a read-only folder...); the message names the
+        folder and the file.
+
     Examples
     --------
     >>> import tempfile, engine
@@ -86,8 +95,6 @@ def run_case(
     >>> bool(u["relative_l2"] < 0.06), len(u["max_abs_error_at"])
     (True, 2)
     """
-    from engine.result_io import write_hdf5, write_vtu
-
     if not isinstance(case, Case):
         case = load_case(case)
     name = solver or case.solver.kind
@@ -96,18 +103,32 @@ def run_case(
     if out.exists() and not out.is_dir():
         raise InputError("the output path is a file", value=str(out), expected="a folder (it is created if missing)")
     results, comparison = solve_case(case, solver=name, progress=progress, cancel=cancel)
-    problem_mesh = results[names[0]].mesh
+    staged = StagedFolder(out)
+    try:
+        with staged:
+            written, metrics = _write_run(case, results, comparison, names, staged)
+            staged.commit()
+    except Exception as exc:  # a full disk, a read-only or foreign folder: the earlier run's files stay
+        if not isinstance(exc, OSError) and storage_problem(exc) is None:
+            raise
+        raise write_error(exc, out, writing=staged.writing, hint="free space there or choose another output folder (--out)") from None
+    return RunOutcome(case, results, [staged.final(p) for p in written], metrics)
 
-    out.mkdir(parents=True, exist_ok=True)
+
+def _write_run(case: Case, results: dict[str, Result], comparison: Comparison | None, names: list[str], staged: StagedFolder) -> tuple[list[Path], dict[str, Any]]:
+    """Write a run's files into the staging folder; returns them (staged paths) and the metrics."""
+    from engine.result_io import write_hdf5, write_vtu
+
+    problem_mesh = results[names[0]].mesh
     files: list[Path] = []
     for label, result in results.items():
         if "vtu" in case.output.formats:
-            files += write_vtu(result, out / f"{label}.vtu")[:1]
+            files += write_vtu(result, staged.path(f"{label}.vtu"))[:1]
         if "hdf5" in case.output.formats:
-            files.append(write_hdf5(result, out / ("result.h5" if label == names[0] else f"{label}.h5")))
+            files.append(write_hdf5(result, staged.path("result.h5" if label == names[0] else f"{label}.h5")))
     if comparison is not None and "vtu" in case.output.formats:
         error = Result(problem_mesh, comparison.errors, results["surrogate"].provenance)
-        files += write_vtu(error, out / "error.vtu")[:1]
+        files += write_vtu(error, staged.path("error.vtu"))[:1]
     metrics = metrics_of(case, results)
     if comparison is not None:
         metrics["comparison"] = {"reference": "classical", "candidate": "surrogate", "fields": comparison.metrics}
@@ -119,16 +140,19 @@ def run_case(
         else:
             from engine.pictures import render_pictures
 
+            staged.writing = "the pictures"
             try:
-                pictures = render_pictures(results, out, comparison=comparison)
+                pictures = render_pictures(results, staged.root, comparison=comparison)
             except Exception as exc:  # no usable off-screen GL: the answers are written; say so, do not fail
+                if storage_problem(exc):  # but a full disk fails the run, as for any other file
+                    raise
                 metrics["notes"] = [f"no pictures: rendering failed ({type(exc).__name__}: {exc})"]
             else:
                 files += pictures
                 metrics["pictures"] = [p.name for p in pictures]
-    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    files.append(out / "metrics.json")
-    return RunOutcome(case, results, files, metrics)
+    atomic_write_text(staged.path("metrics.json"), json.dumps(metrics, indent=2) + "\n")
+    files.append(staged.path("metrics.json"))
+    return files, metrics
 
 
 def solve_case(

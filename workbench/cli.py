@@ -9,6 +9,7 @@ This module imports no Qt: the batch face must start fast and run with no displa
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -38,8 +39,13 @@ Every command has --help with examples. Exit codes: 0 done, 2 bad input, 1 faile
 """
 
 
+def _user_path(text: str) -> Path:
+    """A path argument with ``~`` expanded: the shell leaves ``--out=~/x`` as it is."""
+    return Path(os.path.expanduser(text))
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="workbench",
         description="Simulation workbench: meshes, cases, classical and surrogate solvers.",
         epilog=EXAMPLES,
@@ -58,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="example:\n  workbench mesh info resources/meshes/plate_with_hole.msh --json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    info.add_argument("file", type=Path, help="a mesh file (.msh .vtu .vtk .xdmf .inp .med .stl .obj)")
+    info.add_argument("file", type=_user_path, help="a mesh file (.msh .vtu .vtk .xdmf .inp .med .stl .obj)")
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     convert = mesh_commands.add_parser(
@@ -69,8 +75,8 @@ def _parser() -> argparse.ArgumentParser:
         epilog="examples:\n  workbench mesh convert part.inp part.msh\n  workbench mesh convert part.msh part.msh2.msh --format msh2 --ascii",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    convert.add_argument("input", type=Path)
-    convert.add_argument("output", type=Path)
+    convert.add_argument("input", type=_user_path)
+    convert.add_argument("output", type=_user_path)
     convert.add_argument("--format", dest="fmt", help="output format: gmsh (4.1), msh2, msh4, vtu, vtk, xdmf, abaqus, med, stl, obj")
     convert.add_argument("--ascii", action="store_true", help="text instead of binary where the format has both")
 
@@ -87,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--order", type=int, default=1, choices=(1, 2))
     generate.add_argument("--cell", help="triangle or quad (2D), tetra or hexahedron (3D)")
     generate.add_argument("--structured", action="store_true", help="structured (transfinite) mesh where the geometry allows")
-    generate.add_argument("--out", type=Path, required=True, help="output mesh file")
+    generate.add_argument("--out", type=_user_path, required=True, help="output mesh file")
     generate.add_argument("--json", action="store_true", help="print the mesh summary as JSON")
 
     geometry = commands.add_parser("geometry", help="the built-in parametric geometries", description="The built-in parametric geometries.")
@@ -117,7 +123,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="examples:\n  workbench models import ~/Downloads/darcy-fno-big\n  workbench models import exported/darcy-fno --name darcy-fno-copy --force",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    mimport.add_argument("folder", type=Path, help="a model folder holding card.json and weights.safetensors")
+    mimport.add_argument("folder", type=_user_path, help="a model folder holding card.json and weights.safetensors")
     mimport.add_argument("--name", help="its name in the library (default the folder's name)")
     mimport.add_argument("--force", action="store_true", help="replace a model of the same name")
     mimport.add_argument("--json", action="store_true", help="print JSON")
@@ -128,7 +134,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     mexport.add_argument("model", help="a library name or a model folder")
-    mexport.add_argument("dest", type=Path, help="the folder to write, or an existing folder to write into")
+    mexport.add_argument("dest", type=_user_path, help="the folder to write, or an existing folder to write into")
     mexport.add_argument("--force", action="store_true", help="replace an existing model folder there")
     mexport.add_argument("--json", action="store_true", help="print JSON")
 
@@ -144,8 +150,8 @@ def _parser() -> argparse.ArgumentParser:
         "  workbench run resources/examples/nafems_le1.toml --out out/le1 --json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("case", type=Path, help="a case file (.toml)")
-    run.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
+    run.add_argument("case", type=_user_path, help="a case file (.toml)")
+    run.add_argument("--out", type=_user_path, required=True, help="output folder (created if missing)")
     run.add_argument("--solver", default=None, help="classical, surrogate or both (compared); default: the case's solver.kind")
     run.add_argument("--json", action="store_true", help="print metrics.json to stdout")
     run.add_argument("--quiet", action="store_true", help="no progress bar or lines")
@@ -162,8 +168,8 @@ def _parser() -> argparse.ArgumentParser:
         "  workbench sweep study.toml --out out/study --scheduler tcp://head-node:8786 --json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sweep.add_argument("study", type=Path, help="a study file (.toml)")
-    sweep.add_argument("--out", type=Path, required=True, help="output folder (created if missing; an earlier run of the study there is resumed)")
+    sweep.add_argument("study", type=_user_path, help="a study file (.toml)")
+    sweep.add_argument("--out", type=_user_path, required=True, help="output folder (created if missing; an earlier run of the study there is resumed)")
     _dask_options(sweep, json_help="print the summary and table as JSON")
 
     dataset = commands.add_parser("dataset", help="training data for surrogates", description="Training data for surrogates.")
@@ -177,8 +183,8 @@ def _parser() -> argparse.ArgumentParser:
         "  workbench dataset generate recipe.toml --out data.h5 --workers 4 --chunk-size 32",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    dgen.add_argument("recipe", type=Path, help="a data set recipe (.toml)")
-    dgen.add_argument("--out", type=Path, required=True, help="the data set file (.h5); an unfinished one of the same recipe is resumed")
+    dgen.add_argument("recipe", type=_user_path, help="a data set recipe (.toml)")
+    dgen.add_argument("--out", type=_user_path, required=True, help="the data set file (.h5); an unfinished one of the same recipe is resumed")
     dgen.add_argument("--chunk-size", type=int, default=16, help="samples per task and per write (default 16)")
     _dask_options(dgen, json_help="print a JSON summary")
 
@@ -192,11 +198,11 @@ def _parser() -> argparse.ArgumentParser:
         "  workbench train out/darcy.h5 --model fno --config '{\"modes1\": 8, \"modes2\": 8, \"width\": 16}' --name small-fno",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    train.add_argument("dataset", type=Path, help="a data set file written by `workbench dataset generate`")
+    train.add_argument("dataset", type=_user_path, help="a data set file written by `workbench dataset generate`")
     train.add_argument("--model", default="fno", help="registry name: fno, ffno, mgno, unet, deeponet (default fno)")
     train.add_argument("--config", help="model options: a JSON/TOML file or a JSON object")
     where = train.add_mutually_exclusive_group(required=True)
-    where.add_argument("--out", type=Path, help="the model folder to write")
+    where.add_argument("--out", type=_user_path, help="the model folder to write")
     where.add_argument("--name", help="save into your model library under this name")
     train.add_argument("--epochs", type=int, default=50)
     train.add_argument("--batch-size", type=int, default=16)
@@ -216,9 +222,9 @@ def _parser() -> argparse.ArgumentParser:
         epilog="example:\n  workbench case check resources/examples/darcy_unit_square.toml",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    check.add_argument("file", type=Path)
+    check.add_argument("file", type=_user_path)
     check.add_argument("--json", action="store_true")
-    check.add_argument("--mesh-out", type=Path, help="also write the case's mesh to this file")
+    check.add_argument("--mesh-out", type=_user_path, help="also write the case's mesh to this file")
     case_commands.add_parser(
         "schema", help="print the JSON schema of case files", description="Print the JSON schema of case files (for editors and validators).",
         epilog="example:\n  workbench case schema > case.schema.json", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -233,9 +239,9 @@ def _parser() -> argparse.ArgumentParser:
         "  workbench gui resources/examples/darcy_unit_square.toml --run both --screenshot compare.png --exit",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    gui.add_argument("target", nargs="?", type=Path, help="a case file (.toml) or a project (.wbproj) to open")
+    gui.add_argument("target", nargs="?", type=_user_path, help="a case file (.toml) or a project (.wbproj) to open")
     gui.add_argument("--run", choices=("classical", "surrogate", "both"), help="run the opened case with this solver")
-    gui.add_argument("--screenshot", type=Path, metavar="FILE", help="save a PNG of the window once the runs are done")
+    gui.add_argument("--screenshot", type=_user_path, metavar="FILE", help="save a PNG of the window once the runs are done")
     gui.add_argument("--exit", action="store_true", help="quit once the runs are done and the screenshot is saved")
     return parser
 
@@ -249,9 +255,17 @@ def _dask_options(parser: argparse.ArgumentParser, *, json_help: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code (also used by ``python -m workbench``)."""
+    """Run the command line; returns the exit code (also used by ``python -m workbench``).
+
+    Every failure ends here as one message (JSON on stderr with ``--json``) and its exit code:
+    bad input 2, a failed run 1 (a full disk, not enough memory), 130 interrupted, and 1 for a
+    bug of ours, which says so.
+    """
     from engine.errors import Cancelled, WorkbenchError
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in argv
+    _Parser.json_errors = as_json
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:  # `workbench` alone opens the app
@@ -260,30 +274,74 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = _HANDLERS[(args.command, getattr(args, f"{args.command}_command", None))]
         return handler(args)
     except Cancelled as err:
-        print(f"workbench: interrupted: {err}", file=sys.stderr)
-        return err.exit_code
+        return _fail(err, as_json, kind="interrupted", prefix="interrupted")
     except WorkbenchError as err:
-        _fail(err, getattr(args, "json", False))
-        return err.exit_code
+        return _fail(err, as_json)
     except KeyboardInterrupt:
-        print("workbench: interrupted", file=sys.stderr)
-        return 130
+        return _fail(Cancelled("stopped at once (Ctrl-C)"), as_json, kind="interrupted", prefix="interrupted")
     except BrokenPipeError:  # `workbench ... | head` closed the pipe: not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # a file the engine did not catch at its door: still the user's input or disk
+        return _fail(_os_error(exc), as_json)
+    except MemoryError as exc:
+        from engine.errors import RunError
+
+        detail = f" ({exc})" if str(exc) else ""
+        return _fail(RunError(f"not enough memory for this job{detail}; try a coarser mesh, fewer samples or a machine with more memory"), as_json, kind="memory")
     except Exception as exc:  # a bug of ours: say so plainly; the traceback on request
         if os.environ.get("WORKBENCH_DEBUG"):
             raise
-        print(f"workbench: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        print("workbench: this is a bug; rerun with WORKBENCH_DEBUG=1 for the traceback and report it", file=sys.stderr)
+        hint = "this is a bug; rerun with WORKBENCH_DEBUG=1 for the traceback and report it"
+        if as_json:
+            _print_error_json({"error": type(exc).__name__, "kind": "internal", "exit_code": 1, "message": f"internal error: {type(exc).__name__}: {exc}", "hint": hint})
+        else:
+            print(f"workbench: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+            print(f"workbench: {hint}", file=sys.stderr)
         return 1
 
 
-def _fail(err, as_json: bool) -> None:
-    if as_json and hasattr(err, "to_dict"):
-        print(json.dumps(err.to_dict()), file=sys.stderr)
+def _os_error(exc: OSError):
+    """The workbench error for an ``OSError`` that escaped: a full or read-only disk is a failed
+    run (exit 1) naming the folder; anything else is a file the user named that cannot be used
+    (exit 2) naming the file."""
+    from engine.atomic import storage_problem, write_error
+    from engine.errors import InputError
+    from engine.inputs import _os_problem
+
+    where = Path(os.fsdecode(exc.filename)) if exc.filename is not None else None
+    if storage_problem(exc) and exc.errno not in (errno.EACCES, errno.EPERM):
+        return write_error(exc, where.parent if where is not None else Path.cwd(), writing=where.name if where is not None else "a file")
+    return InputError(_os_problem(exc), source=where)
+
+
+def _fail(err, as_json: bool, *, kind: str | None = None, prefix: str = "error") -> int:
+    """Print ``err`` (a WorkbenchError) as the user sees it; returns its exit code."""
+    from engine.errors import InputError
+
+    kind = kind or ("input" if isinstance(err, InputError) else "run")
+    if as_json:
+        document = err.to_dict() if hasattr(err, "to_dict") else {"error": type(err).__name__, "message": str(err)}
+        _print_error_json(document | {"kind": kind, "exit_code": err.exit_code})
     else:
-        print(f"workbench: error: {err}", file=sys.stderr)
+        print(f"workbench: {prefix}: {err}", file=sys.stderr)
+    return err.exit_code
+
+
+def _print_error_json(document: dict[str, Any]) -> None:
+    print(json.dumps(document), file=sys.stderr)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose usage errors are JSON too when ``--json`` was given."""
+
+    json_errors = False  # set by main() for the command line being parsed
+
+    def error(self, message: str):
+        if _Parser.json_errors:
+            _print_error_json({"error": "UsageError", "kind": "usage", "exit_code": 2, "message": f"{self.prog}: {message}", "usage": self.format_usage().strip()})
+            self.exit(2)
+        super().error(message)
 
 
 def _print_json(data: Any) -> None:
@@ -463,18 +521,25 @@ def _geometry_list(args) -> int:
 
 # -- models ---------------------------------------------------------------------------------
 def _models_list(args) -> int:
-    from engine.surrogates.library import list_models, load_card
+    from engine.surrogates.library import broken_models, list_models, load_card
 
-    cards = {name: load_card(folder) for name, folder in list_models().items()}
+    models = list_models()
+    cards = {name: load_card(folder) for name, folder in models.items()}
+    broken = broken_models()  # listed with their reason: one bad folder hides nothing else
     if args.json:
-        _print_json({name: {"folder": str(list_models()[name]), "model": c.model, "physics": c.physics.get("kind"), "metrics": c.metrics} for name, c in cards.items()})
+        listing = {name: {"folder": str(models[name]), "model": c.model, "physics": c.physics.get("kind"), "metrics": c.metrics} for name, c in cards.items()}
+        for name, entry in broken.items():  # a user's copy of a shipped model is broken under the shipped name: keyed by folder
+            listing[name if name not in listing else str(entry.folder)] = {"folder": str(entry.folder), "broken": entry.reason, "error": entry.error.to_dict()}
+        _print_json(listing)
         return 0
-    if not cards:
+    if not cards and not broken:
         print("no models in the library")
     for name, card in cards.items():
         test = card.metrics.get("test_relative_l2")
         quality = f", test relative L2 {test:.2%}" if isinstance(test, float) else ""
         print(f"{name}: {card.model} for {card.physics.get('kind')} on a {card.grid['resolution']}x{card.grid['resolution']} grid{quality}")
+    for name, entry in broken.items():
+        print(f"{name}  BROKEN: {entry.reason}")
     return 0
 
 

@@ -144,3 +144,76 @@ def test_hdf5_keeps_the_order_of_regions_and_fields(tmp_path):
     back = engine.read_hdf5(engine.write_hdf5(result, tmp_path / "r.h5"))
     assert list(back.mesh.regions) == list(result.mesh.regions) == ["symmetry_x", "symmetry_y", "right", "top", "hole", "plate"]
     assert list(back.fields) == list(result.fields)
+
+
+# -- hostile or damaged result files ---------------------------------------------------------
+def test_a_huge_declared_field_is_refused_before_it_is_read(square, tmp_path):
+    """A few kilobytes of compressed HDF5 can declare 16 GiB: refused by its declaration."""
+    path = write_hdf5(steady(square), tmp_path / "r.h5")
+    with h5py.File(path, "a") as h5:
+        del h5["fields/u"]
+        d = h5["fields"].create_dataset("u", shape=(1 << 31,), dtype="f8", chunks=(1 << 16,), compression="gzip")
+        d.attrs.update({"association": "point", "components": "null", "units": "", "time_series": False})
+    assert path.stat().st_size < 100_000
+    with pytest.raises(InputError) as caught:
+        read_hdf5(path)
+    err = caught.value
+    assert err.source == str(path) and err.field == "/fields/u"
+    assert "does not fit the mesh" in str(err) and "(2147483648,)" in str(err)
+    with h5py.File(path, "a") as h5:  # the same for the mesh, which nothing else bounds
+        del h5["mesh/points"]
+        h5["mesh"].create_dataset("points", shape=(1 << 30, 2), dtype="f8", chunks=(1 << 15, 2), compression="gzip")
+    with pytest.raises(InputError, match=r"r\.h5: /mesh/points: the data set exceeds the limit \(16 GiB\)"):
+        read_hdf5(path)
+
+
+def test_an_array_beyond_the_limit_is_refused_naming_the_limit(square, tmp_path, monkeypatch):
+    path = write_hdf5(steady(square), tmp_path / "r.h5")
+    monkeypatch.setenv("WORKBENCH_LIMIT_ARRAY_BYTES", "64")  # the 5 points take 80 bytes
+    with pytest.raises(InputError) as caught:
+        read_hdf5(path)
+    assert caught.value.field == "/mesh/points" and caught.value.source == str(path)
+    assert "the data set exceeds the limit (80 bytes)" in str(caught.value) and "WORKBENCH_LIMIT_ARRAY_BYTES" in str(caught.value)
+
+
+def test_a_field_that_does_not_fit_the_mesh_names_the_file_and_data_set(square, tmp_path):
+    path = write_hdf5(steady(square), tmp_path / "r.h5")
+    with h5py.File(path, "a") as h5:
+        attrs = dict(h5["fields/u"].attrs)
+        del h5["fields/u"]
+        h5["fields"].create_dataset("u", data=np.zeros(7)).attrs.update(attrs)
+    with pytest.raises(InputError, match=r"r\.h5: /fields/u: the data set does not fit the mesh: got \(7,\); expected leading sizes \(5,\)"):
+        read_hdf5(path)
+
+
+def test_a_damaged_data_set_is_an_input_error_naming_it(square, tmp_path):
+    path = write_hdf5(steady(square), tmp_path / "r.h5")
+    with h5py.File(path, "r") as h5:
+        chunk = h5["mesh/points"].id.get_chunk_info(0)
+    data = bytearray(path.read_bytes())
+    data[chunk.byte_offset : chunk.byte_offset + chunk.size] = b"\xff" * chunk.size  # not gzip any more
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError) as caught:
+        read_hdf5(path)
+    assert caught.value.source == str(path) and caught.value.field == "/mesh/points"
+    assert "the data set cannot be read" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda h5: h5["provenance"].attrs.__setitem__("json", "[" * 100_000 + "]" * 100_000), "nests objects or lists too deeply"),
+        (lambda h5: h5["provenance"].attrs.__setitem__("json", '{"wall_time": NaN}'), "NaN is not a JSON number"),
+        (lambda h5: h5["fields/u"].attrs.__setitem__("components", "[" * 40 + "]" * 40), "nests tables or lists too deeply"),
+        (lambda h5: (h5.__delitem__("mesh/points"), h5["mesh"].create_group("points")), "/mesh/points: not a dataset"),
+        (lambda h5: h5["fields/u"].attrs.__setitem__("association", "edge"), "unknown field association"),
+        (lambda h5: h5["mesh/regions/bottom"].attrs.__setitem__("dim", "one"), "the result file is damaged"),
+    ],
+)
+def test_hostile_metadata_is_an_input_error_naming_the_file(square, tmp_path, damage, message):
+    path = write_hdf5(steady(square), tmp_path / "r.h5")
+    with h5py.File(path, "a") as h5:
+        damage(h5)
+    with pytest.raises(InputError, match=message) as caught:
+        read_hdf5(path)
+    assert caught.value.source == str(path)

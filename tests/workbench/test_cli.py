@@ -124,7 +124,7 @@ def test_run_writes_vtu_hdf5_and_metrics(resources, tmp_path):
     out = tmp_path / "darcy"
     done = workbench("run", resources / "examples" / "darcy_unit_square.toml", "--out", out)
     assert done.returncode == 0, done.stderr
-    assert {p.name for p in out.iterdir()} == {"classical.vtu", "result.h5", "metrics.json", "classical_u.png", "classical_flux.png"}
+    assert {p.name for p in out.iterdir()} == {"classical.vtu", "result.h5", "metrics.json", "classical_u.png", "classical_flux.png", ".workbench-run.json"}
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["format"] == "workbench-metrics" and metrics["format_version"] == 1
     classical = metrics["solvers"]["classical"]
@@ -169,3 +169,81 @@ def test_models_list_and_show():
     assert done.returncode == 0 and "darcy-fno: fno for diffusion" in done.stdout
     card = json.loads(workbench("models", "show", "darcy-fno", "--json").stdout)
     assert card["inputs"] == ["k"] and card["grid"]["resolution"] == 64
+
+
+# -- every error path: a message, its exit code, JSON under --json (in this process) -----------
+def in_process(capsys, *args) -> tuple[int, str]:
+    """``workbench ARGS`` run by ``main`` here (so a test can break the engine): exit code, stderr."""
+    from workbench.cli import main
+
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as exc:  # argparse's usage errors
+        code = exc.code
+    return code, capsys.readouterr().err
+
+
+def test_a_full_disk_during_run_is_exit_1_naming_the_folder_in_text_and_json(resources, tmp_path, monkeypatch, capsys):
+    import errno
+    import os
+
+    import engine.result_io
+    import engine.run
+    from tests.engine.test_run import square_result
+
+    monkeypatch.setattr(engine.run, "solve_case", lambda case, solver=None, **kw: ({"classical": square_result()}, None))
+
+    def full(result, path):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(engine.result_io, "write_hdf5", full)
+    case = resources / "examples" / "darcy_unit_square.toml"
+    out = tmp_path / "out"
+    message = f"{out}/: no space left on the device while writing result.h5; free space there or choose another output folder (--out)"
+    code, err = in_process(capsys, "run", case, "--out", out, "--quiet")
+    assert (code, err.strip()) == (1, f"workbench: error: {message}")
+    code, err = in_process(capsys, "run", case, "--out", out, "--json")
+    assert code == 1 and json.loads(err) == {"error": "RunError", "message": message, "kind": "run", "exit_code": 1}
+    assert not out.exists()  # the failed run made the folder, and took it away again
+
+
+@pytest.mark.parametrize(
+    ("raised", "code", "text", "kind"),
+    [
+        (FileNotFoundError(2, "No such file or directory", "part.inp"), 2, "workbench: error: part.inp: file not found", "input"),
+        (PermissionError(13, "Permission denied", "locked.msh"), 2, "workbench: error: locked.msh: permission denied: the file cannot be read", "input"),
+        (OSError(30, "Read-only file system", "/ro/out.msh"), 1, "workbench: error: /ro/: the file system is read-only while writing out.msh", "run"),
+        (MemoryError(), 1, "workbench: error: not enough memory for this job; try a coarser mesh", "memory"),
+        (ZeroDivisionError("division by zero"), 1, "workbench: internal error: ZeroDivisionError: division by zero", "internal"),
+    ],
+)
+def test_errors_that_escape_the_engine_are_reported_with_their_kind(monkeypatch, capsys, raised, code, text, kind):
+    import workbench.cli
+
+    def handler(args):
+        raise raised
+
+    monkeypatch.setitem(workbench.cli._HANDLERS, ("mesh", "info"), handler)
+    got, err = in_process(capsys, "mesh", "info", "x.msh")
+    assert got == code and err.startswith(text) and "Traceback" not in err
+    got, err = in_process(capsys, "mesh", "info", "x.msh", "--json")
+    document = json.loads(err)
+    assert got == code and document["kind"] == kind and document["exit_code"] == code
+    assert document["error"] == type(raised).__name__ if kind == "internal" else document["error"] in ("InputError", "RunError")
+
+
+def test_usage_errors_and_interrupts_are_json_under_json(monkeypatch, capsys):
+    import workbench.cli
+
+    code, err = in_process(capsys, "mesh", "info", "--json")  # the file is missing
+    document = json.loads(err)
+    assert code == 2 and document["kind"] == "usage" and "the following arguments are required: file" in document["message"]
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(workbench.cli._HANDLERS, ("mesh", "info"), interrupted)
+    code, err = in_process(capsys, "mesh", "info", "x.msh", "--json")
+    assert code == 130 and json.loads(err)["kind"] == "interrupted"
+    code, err = in_process(capsys, "mesh", "info", "x.msh")
+    assert code == 130 and err.startswith("workbench: interrupted")

@@ -179,4 +179,4 @@ def test_run_bad_input_in_json_and_quiet_modes(tmp_path):
     done = workbench("run", "missing.toml", "--out", "o", "--json", cwd=tmp_path)
     assert done.returncode == 2 and json.loads(done.stderr)["source"] == "missing.toml"
     done = workbench("run", "missing.toml", "--out", "o", "--quiet", cwd=tmp_path)
-    assert done.returncode == 2 and done.stderr.strip() == "workbench: error: missing.toml: file not found; expected an existing case file (.toml)"
+    assert done.returncode == 2 and done.stderr.strip() == "workbench: error: missing.toml: file not found; expected a case file (.toml)"
