@@ -7,6 +7,7 @@ a file) becomes something a solver can evaluate at points or cells.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from engine.case.schema import Case, FileField
 from engine.errors import CaseError, InputError, RegionError
 from engine.mesh.locate import locate_points
 from engine.mesh.mesh import CELL_TYPES, Mesh
+from engine.work import case_refinements, check_problem
 
 __all__ = ["CoefficientField", "Problem", "cell_centroids"]
 
@@ -65,12 +67,15 @@ class CoefficientField:
             return float(np.asarray(self._expression.evaluate(np.zeros((1, 3))))[0])
         raise ValueError(f"coefficient {self.text!r} is not constant")
 
-    def at_points(self, points: np.ndarray, t: float = 0.0) -> np.ndarray:
+    def at_points(self, points: np.ndarray, t: float = 0.0, *, finite: bool = True) -> np.ndarray:
+        """Values at ``points`` and time ``t``; an expression that is not finite there (``1/(1 - t)``
+        at t = 1) is an ExpressionError naming it, unless ``finite`` is False."""
         points = np.atleast_2d(np.asarray(points, dtype=float))
         if self._constant is not None:
             return np.full(len(points), self._constant)
         if self._expression is not None:
-            return np.asarray(self._expression.evaluate(points, t=t), dtype=float)
+            evaluate = self._expression.evaluate_finite if finite else self._expression.evaluate
+            return np.asarray(evaluate(points, t=t), dtype=float)
         return self._sampled.at_points(points)
 
     def exact_cell_values(self, mesh: Mesh) -> np.ndarray | None:
@@ -161,6 +166,7 @@ class Problem:
             _check_regions(case, mesh)
             _check_physics(case, mesh)
             _check_probes(case, mesh)
+            check_problem(case, mesh)
             coefficients = {path: _coefficient(case, path, value) for path, value in case.coefficients()}
             _check_coefficient_values(case, mesh, coefficients)
         except InputError as err:
@@ -177,23 +183,28 @@ class Problem:
         return f"Problem({self.case.physics.kind} on {self.mesh!r})"
 
 
-def build_case_mesh(case: Case) -> Mesh:
-    """The case's mesh: its mesh file read, or its built-in geometry meshed."""
+def build_case_mesh(case: Case, *, cancel: threading.Event | None = None) -> Mesh:
+    """The case's mesh: its mesh file read, or its built-in geometry meshed.
+
+    Both run in a child process (``engine.mesh.isolation``); setting ``cancel`` stops it. A
+    built-in geometry's cells are estimated first (``build_mesh`` runs
+    ``engine.work.check_mesh_request``): a mesh beyond ``LIMITS["cells"]`` is refused before
+    gmsh starts.
+    """
     from engine.mesh.io import read_mesh
 
     if case.geometry.file is not None:
         try:
-            return read_mesh(case.resolve(case.geometry.file))
+            return read_mesh(case.resolve(case.geometry.file), cancel=cancel)
         except InputError as err:
             raise err.replace(hint=f"The mesh file is named by geometry.file in {case.source or 'the case'}") from None
-    from engine.mesh.geometry import Refinement, build_mesh
+    from engine.mesh.geometry import build_mesh
 
     opts = case.mesh
-    refine = [Refinement(size=r.size, distance=r.distance, region=r.region, point=tuple(r.point) if r.point else None) for r in opts.refine]
-    kwargs: dict[str, Any] = {"size": opts.size, "order": opts.order, "structured": opts.structured, "refine": refine}
+    kwargs: dict[str, Any] = {"size": opts.size, "order": opts.order, "structured": opts.structured, "refine": case_refinements(case)}
     if opts.cell is not None:
         kwargs["cell"] = opts.cell
-    return build_mesh(case.geometry.kind, case.geometry.parameters, **kwargs)
+    return build_mesh(case.geometry.kind, case.geometry.parameters, cancel=cancel, **kwargs)
 
 
 def _check_regions(case: Case, mesh: Mesh) -> None:
@@ -251,6 +262,10 @@ def check_determined(case: Case) -> None:
 
 
 def _check_probes(case: Case, mesh: Mesh) -> None:
+    """Every probe lies in the meshed domain. All are located in one search: thousands of
+    probes cost one KD-tree over the cells, not one tree each."""
+    if not case.probes:
+        return
     lo, hi = mesh.bounding_box
     tol = 1e-9 * max(1.0, float(np.max(hi - lo)))
     for i, probe in enumerate(case.probes):
@@ -265,13 +280,16 @@ def _check_probes(case: Case, mesh: Mesh) -> None:
                 value=probe.point,
                 expected=f"a point inside the bounding box {lo.tolist()} .. {hi.tolist()}",
             )
-        if locate_points(mesh, point[None])[0] < 0:
-            raise CaseError(
-                f"probe {probe.name!r} lies outside the mesh, in a hole or a cut-out",
-                field=f"probes[{i}].point",
-                value=probe.point,
-                expected="a point inside the meshed domain",
-            )
+    points = np.array([p.point[: mesh.gdim] for p in case.probes], dtype=float)
+    missing = np.flatnonzero(locate_points(mesh, points) < 0)
+    if len(missing):
+        i = int(missing[0])
+        raise CaseError(
+            f"probe {case.probes[i].name!r} lies outside the mesh, in a hole or a cut-out",
+            field=f"probes[{i}].point",
+            value=case.probes[i].point,
+            expected="a point inside the meshed domain",
+        )
 
 
 # What each coefficient must satisfy everywhere, beyond being finite.
@@ -295,7 +313,7 @@ def _check_coefficient_values(case: Case, mesh: Mesh, coefficients: dict[str, Co
         else:
             where = mesh.points
         with np.errstate(all="ignore"):
-            values = np.asarray(coef.at_points(where, 0.0), dtype=float)
+            values = np.asarray(coef.at_points(where, 0.0, finite=False), dtype=float)
         bad = ~np.isfinite(values)
         rule = "finite"
         if not bad.any() and path in _RANGES:

@@ -77,7 +77,19 @@ def parse_case(document: str | Mapping[str, Any], *, source: str | Path | None =
         )
     case = loader(data, source)
     _check_expressions(case, source)
+    _check_work(case, source)
     return case.with_source(source)
+
+
+def _check_work(case: Case, source: str | Path | None) -> None:
+    """Refuse, at parse time, what the document alone shows to be too much work (time steps,
+    probes: ``engine.work.check_case``), naming the file."""
+    from engine.work import check_case
+
+    try:
+        check_case(case)
+    except InputError as err:
+        raise (err.with_source(source) if source is not None else err) from None
 
 
 def _load_v1(data: dict[str, Any], source: str | Path | None) -> Case:

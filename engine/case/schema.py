@@ -7,6 +7,7 @@ silently ignored setting.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Union
 
@@ -15,7 +16,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    PositiveFloat,
     PositiveInt,
     PrivateAttr,
     field_validator,
@@ -70,6 +70,12 @@ def _no_bool(value: Any) -> Any:
     return value
 
 
+#: A finite number. pydantic's float takes ``inf`` and ``nan`` (TOML writes them), which no mesh,
+#: probe or solver can use: a thickness of inf passed and failed later as a singular matrix.
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+#: A finite number greater than 0 (``PositiveFloat`` takes ``inf``).
+FinitePositive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
 #: A number, an expression in x, y, z, t and the case's parameters (``"1 + x*y"``), or a field
 #: read from a file (``{file = "k.vtu", field = "k"}``).
 Coefficient = Annotated[Union[float, str, FileField], BeforeValidator(_no_bool)]
@@ -95,10 +101,10 @@ class Geometry(_Strict):
 class Refine(_Strict):
     """Local refinement near a boundary region or a point."""
 
-    size: PositiveFloat = Field(description="Element size at the target.")
-    distance: PositiveFloat = Field(description="Distance over which the size grows back to the global size.")
+    size: FinitePositive = Field(description="Element size at the target.")
+    distance: FinitePositive = Field(description="Distance over which the size grows back to the global size.")
     region: str | None = None
-    point: list[float] | None = Field(None, min_length=2, max_length=3)
+    point: list[FiniteFloat] | None = Field(None, min_length=2, max_length=3)
 
     @model_validator(mode="after")
     def _one_target(self) -> Refine:
@@ -110,7 +116,7 @@ class Refine(_Strict):
 class MeshOptions(_Strict):
     """How a built-in geometry is meshed (ignored for a mesh file, except ``order``)."""
 
-    size: PositiveFloat | None = Field(None, description="Global maximum element size; default: a 20th of the geometry.")
+    size: FinitePositive | None = Field(None, description="Global maximum element size; default: a 20th of the geometry.")
     order: Literal[1, 2] = Field(1, description="Geometric order of the elements.")
     cell: Literal["triangle", "quad", "tetra", "hexahedron"] | None = Field(None, description="Element shape; default triangle in 2D, tetra in 3D.")
     structured: bool = False
@@ -130,11 +136,11 @@ class DiffusionPhysics(_Strict):
 class TimeStepping(_Strict):
     """Theta-scheme time integration."""
 
-    end: PositiveFloat = Field(description="Final time.")
-    step: PositiveFloat = Field(description="Time step (the first one, when adaptive).")
+    end: FinitePositive = Field(description="Final time.")
+    step: FinitePositive = Field(description="Time step (the first one, when adaptive).")
     scheme: Literal["backward_euler", "crank_nicolson"] = "backward_euler"
     adaptive: bool = False
-    tolerance: PositiveFloat = Field(1e-3, description="Local error target for adaptive steps.")
+    tolerance: FinitePositive = Field(1e-3, description="Local error target for adaptive steps.")
     save_every: PositiveInt = Field(1, description="Keep every n-th step in the result.")
 
     @model_validator(mode="after")
@@ -165,7 +171,7 @@ class ElasticityPhysics(_Strict):
     E: Coefficient = Field(description="Young's modulus.")
     nu: Coefficient = Field(description="Poisson's ratio, in [0, 0.5).")
     model: Literal["plane_stress", "plane_strain", "3d"] = "plane_stress"
-    thickness: PositiveFloat = Field(1.0, description="Out-of-plane thickness (plane stress/strain).")
+    thickness: FinitePositive = Field(1.0, description="Out-of-plane thickness (plane stress/strain).")
     body_force: list[Coefficient] | None = Field(None, min_length=2, max_length=3, description="Force per unit volume; none by default.")
 
     @field_validator("nu")
@@ -277,13 +283,13 @@ class Probe(_Strict):
     """A named point whose interpolated field values go into the result and metrics."""
 
     name: str = Field(min_length=1)
-    point: list[float] = Field(min_length=2, max_length=3)
+    point: list[FiniteFloat] = Field(min_length=2, max_length=3)
 
 
 class ClassicalOptions(_Strict):
     element: Literal["P1", "P2", "Q1", "Q2"] = "P1"
     linear_solver: Literal["auto", "direct", "cg_amg", "gmres_amg"] = "auto"
-    tolerance: PositiveFloat = Field(1e-8, description="Relative residual for iterative solvers.")
+    tolerance: FinitePositive = Field(1e-8, description="Relative residual for iterative solvers.")
     max_iterations: PositiveInt = 1000
 
 
@@ -338,9 +344,36 @@ class Case(_Strict):
         case._source = Path(source) if source is not None else None
         return case
 
-    def resolve(self, relative: str) -> Path:
-        """A path named in the case, made absolute against the case file's folder."""
-        path = Path(relative).expanduser()
+    def resolve(self, relative: str, *, field: str | None = None) -> Path:
+        """A path named in the case: ``~`` expanded, then made absolute against the case file's folder.
+
+        ``~/mesh.msh`` is the user's home, never a folder ``~`` beside the case. A ``~name``
+        that names no user (or a ``~`` with no home folder known) is refused, naming ``field``:
+        ``Path.expanduser`` would raise a bare RuntimeError, and joining it to the case's
+        folder would look for a file nobody meant.
+
+        Examples
+        --------
+        >>> import os
+        >>> case = Case.model_validate({"version": 1, "geometry": {"file": "m.msh"},
+        ...     "physics": {"kind": "diffusion"}}).with_source("/cases/a.toml")
+        >>> str(case.resolve("m.msh")), case.resolve("~/m.msh") == Path(os.path.expanduser("~")) / "m.msh"
+        ('/cases/m.msh', True)
+        """
+        from engine.errors import CaseError
+
+        text = str(relative)
+        path = Path(os.path.expanduser(text))
+        if path.parts and path.parts[0].startswith("~"):
+            user = path.parts[0][1:]
+            raise CaseError(
+                f"cannot expand {path.parts[0]!r}: " + (f"there is no user {user!r} on this machine" if user else "no home folder is known"),
+                source=self._source,
+                field=field,
+                value=text,
+                expected="an absolute path, a path relative to the case file, or ~/... for your home folder",
+                hint="Write ./~name for a file or folder whose name starts with '~'",
+            )
         if path.is_absolute() or self._source is None:
             return path
         return self._source.parent / path

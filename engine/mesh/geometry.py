@@ -33,6 +33,7 @@ geometry                   boundaries                                  subdomain
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,10 +41,12 @@ from typing import Any
 import numpy as np
 
 from engine.errors import InputError, MeshError
+from engine.limits import LIMITS
 from engine.mesh.gmsh_model import gmsh_session, mesh_from_gmsh_model
+from engine.mesh.isolation import run_isolated
 from engine.mesh.mesh import Mesh
 
-__all__ = ["Parameter", "Geometry", "Refinement", "GEOMETRIES", "build_mesh"]
+__all__ = ["Parameter", "Geometry", "Refinement", "Shape", "GEOMETRIES", "build_mesh"]
 
 #: Cell names accepted per dimension; the first is the default.
 _CELLS = {2: ("triangle", "quad"), 3: ("tetra", "hexahedron")}
@@ -119,6 +122,42 @@ class _Recipe:
     subdomain: str = "domain"
 
 
+#: OpenCASCADE builds to an absolute precision of 1e-7 length units and about 1e-15 relative to
+#: the largest coordinate; below these bounds it fails ("command not done"), loses boundaries or
+#: leaves gmsh a sliver to mesh. A feature (a side, a radius, a ring's width, a gap between a
+#: hole and an edge) must be at least FEATURE_RATIO times the geometry's extent and at least
+#: SMALLEST_FEATURE; the extent at most LARGEST_EXTENT. A smaller or larger model is fine in
+#: another length unit.
+FEATURE_RATIO = 1e-6
+SMALLEST_FEATURE = 1e-6
+LARGEST_EXTENT = 1e9
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What is known of a geometry from its parameters alone, before gmsh builds it.
+
+    Used to refuse degenerate parameters and to estimate the mesh's cells (``engine.work``).
+
+    Attributes
+    ----------
+    extent
+        The largest coordinate or side: what OpenCASCADE's relative precision is relative to.
+    measure
+        The domain's area (2D) or volume (3D).
+    boundaries
+        Each boundary region's length (2D) or area (3D).
+    features
+        ``(parameter, length, what)`` for each length that must stay resolvable: the parameter
+        a refusal names, the length, and words for it ("a ring width").
+    """
+
+    extent: float
+    measure: float
+    boundaries: Mapping[str, float]
+    features: tuple[tuple[str, float, str], ...] = ()
+
+
 @dataclass(frozen=True)
 class Geometry:
     """A built-in parametric geometry.
@@ -149,12 +188,14 @@ class Geometry:
     subdomains: tuple[str, ...]
     # Private recipe: builder(gmsh, values) -> _Recipe; check(values) raises InputError for an
     # inconsistent combination; scale(values) the characteristic length; names(values) the
-    # boundaries for those values; structured: whether a transfinite mesh is possible.
+    # boundaries for those values; structured: whether a transfinite mesh is possible;
+    # shape(values) the Shape the checks before gmsh use.
     _builder: Callable[[Any, dict[str, float]], _Recipe] = field(repr=False, compare=False, default=None)
     _check: Callable[[dict[str, float]], None] | None = field(repr=False, compare=False, default=None)
     _scale: Callable[[dict[str, float]], float] = field(repr=False, compare=False, default=lambda p: 1.0)
     _names: Callable[[dict[str, float]], tuple[str, ...]] | None = field(repr=False, compare=False, default=None)
     _structured: bool = field(repr=False, compare=False, default=False)
+    _shape: Callable[[dict[str, float]], Shape] | None = field(repr=False, compare=False, default=None)
 
     @property
     def defaults(self) -> dict[str, float]:
@@ -169,9 +210,11 @@ class Geometry:
     def check_parameters(self, parameters: Mapping[str, float] | None = None) -> dict[str, float]:
         """All parameter values (defaults filled in), or an ``InputError`` for a bad one.
 
-        Checks names, that values are finite numbers, each ``minimum`` and the geometry's own
-        consistency rules (a hole smaller than the plate, inner radius below outer...). Needs no
-        gmsh, so a form can call it on every edit.
+        Checks names, that values are finite numbers, each ``minimum``, the geometry's own
+        consistency rules (a hole smaller than the plate, inner radius below outer...) and that
+        no feature is too small or too large for OpenCASCADE to build (``FEATURE_RATIO``): a
+        degenerate shape is refused here rather than failing or spinning in gmsh. Needs no gmsh,
+        so a form can call it on every edit.
         """
         values = self.defaults
         known = ", ".join(values) if values else "none (this geometry has no parameters)"
@@ -203,7 +246,24 @@ class Geometry:
                 )
         if self._check is not None:
             self._check(values)
+        if self._shape is not None:
+            _check_features(self._shape(values), values)
         return values
+
+    def shape(self, parameters: Mapping[str, float] | None = None) -> Shape:
+        """The ``Shape`` (extent, area or volume, boundary measures) these parameters give.
+
+        Examples
+        --------
+        >>> ring = GEOMETRIES["annulus"].shape({"inner_radius": 0.5, "outer_radius": 1.0})
+        >>> round(ring.measure, 4), round(ring.boundaries["inner"], 4)
+        (2.3562, 3.1416)
+        """
+        values = self.check_parameters(parameters)
+        if self._shape is None:  # a geometry that does not say: a square of its characteristic length
+            side = self._scale(values)
+            return Shape(side, side**self.dim, {name: side ** (self.dim - 1) for name in self.boundary_names(values)})
+        return self._shape(values)
 
     def boundary_names(self, parameters: Mapping[str, float] | None = None) -> tuple[str, ...]:
         """The boundary region names a mesh built with these parameters has."""
@@ -216,6 +276,28 @@ class Geometry:
 
 
 # -- small helpers -------------------------------------------------------------------------------
+
+
+def _check_features(shape: Shape, values: Mapping[str, float]) -> None:
+    """Refuse an extent or a feature OpenCASCADE cannot build (see ``FEATURE_RATIO``)."""
+    if not shape.extent <= LARGEST_EXTENT:
+        name = max(values, key=lambda n: abs(values[n]))
+        raise _bad(
+            name,
+            values[name],
+            f"a geometry within {LARGEST_EXTENT:g} length units of the origin (it reaches {shape.extent:.3g}): use a larger length unit",
+            problem="geometry too large to build",
+        )
+    smallest = max(SMALLEST_FEATURE, FEATURE_RATIO * shape.extent)
+    for name, length, what in shape.features:
+        if not length >= smallest:
+            raise _bad(
+                name,
+                values[name],
+                f"{what} of at least {smallest:.3g} length units, not {length:.3g} (OpenCASCADE cannot build a feature under "
+                f"{FEATURE_RATIO:g} of the geometry's extent, {shape.extent:.3g}, or under {SMALLEST_FEATURE:g})",
+                problem="degenerate geometry: a feature is too small to build",
+            )
 
 
 def _bad(name: str, value: float, expected: str, problem: str = "inconsistent geometry parameters") -> InputError:
@@ -413,6 +495,8 @@ def _channel_builder(gmsh, p: dict[str, float]) -> _Recipe:
 
 
 def _sector_check(p: dict[str, float]) -> None:
+    if not -360.0 <= p["angle_start"] <= 360.0:
+        raise _bad("angle_start", p["angle_start"], "a start angle between -360 and 360 degrees")
     if p["a_inner"] >= p["a_outer"]:
         raise _bad("a_inner", p["a_inner"], f"an inner x semi-axis less than the outer one ({p['a_outer']:g})")
     if p["b_inner"] >= p["b_outer"]:
@@ -491,6 +575,120 @@ def _box_builder(gmsh, p: dict[str, float]) -> _Recipe:
     )
 
 
+# -- what each geometry's parameters say before gmsh (Shape) -------------------------------------
+
+
+def _rectangle_shape(p: dict[str, float]) -> Shape:
+    x0, y0, w, h = p["x0"], p["y0"], p["width"], p["height"]
+    return Shape(
+        extent=max(w, h, abs(x0), abs(y0), abs(x0 + w), abs(y0 + h)),
+        measure=w * h,
+        boundaries={"left": h, "right": h, "bottom": w, "top": w},
+        features=(("width", w, "a width"), ("height", h, "a height")),
+    )
+
+
+def _unit_square_shape(p: dict[str, float]) -> Shape:
+    return _rectangle_shape({"x0": 0.0, "y0": 0.0, "width": 1.0, "height": 1.0})
+
+
+def _l_shape_shape(p: dict[str, float]) -> Shape:
+    s, notch = p["size"], p["size"] * p["cut"]
+    arm = s - notch
+    return Shape(
+        extent=s,
+        measure=s * s - notch * notch,
+        boundaries={"left": s, "bottom": s, "right": arm, "top": arm, "notch": 2.0 * notch},
+        features=(("cut", notch, "a notch side (cut x size)"), ("cut", arm, "an arm width ((1 - cut) x size)")),
+    )
+
+
+def _plate_shape(p: dict[str, float]) -> Shape:
+    w, h, r = p["width"], p["height"], p["radius"]
+    ligament = min(w, h) / 2.0 - r
+    features = (("radius", r, "a hole radius"), ("radius", ligament, "a ligament between the hole and the plate's sides"))
+    if p["quarter"] == 1.0:
+        boundaries = {"symmetry_x": h / 2.0 - r, "symmetry_y": w / 2.0 - r, "right": h / 2.0, "top": w / 2.0, "hole": math.pi * r / 2.0}
+        return Shape(max(w, h) / 2.0, (w * h - math.pi * r * r) / 4.0, boundaries, features)
+    boundaries = {"left": h, "right": h, "bottom": w, "top": w, "hole": 2.0 * math.pi * r}
+    return Shape(max(w, h) / 2.0, w * h - math.pi * r * r, boundaries, features)
+
+
+def _disk_shape(p: dict[str, float]) -> Shape:
+    r = p["radius"]
+    return Shape(r, math.pi * r * r, {"outer": 2.0 * math.pi * r}, (("radius", r, "a radius"),))
+
+
+def _annulus_shape(p: dict[str, float]) -> Shape:
+    ri, ro = p["inner_radius"], p["outer_radius"]
+    return Shape(
+        extent=ro,
+        measure=math.pi * (ro * ro - ri * ri),
+        boundaries={"inner": 2.0 * math.pi * ri, "outer": 2.0 * math.pi * ro},
+        features=(("inner_radius", ri, "an inner radius"), ("inner_radius", ro - ri, "a ring width (outer - inner radius)")),
+    )
+
+
+def _channel_shape(p: dict[str, float]) -> Shape:
+    L, H, cx, cy, r = p["length"], p["height"], p["cx"], p["cy"], p["radius"]
+    return Shape(
+        extent=max(L, H),
+        measure=L * H - math.pi * r * r,
+        boundaries={"inlet": H, "outlet": H, "walls": 2.0 * L, "obstacle": 2.0 * math.pi * r},
+        features=(
+            ("length", L, "a channel length"),
+            ("height", H, "a channel height"),
+            ("radius", r, "an obstacle radius"),
+            ("cx", cx - r, "a gap between the obstacle and the inlet"),
+            ("cx", L - cx - r, "a gap between the obstacle and the outlet"),
+            ("cy", cy - r, "a gap between the obstacle and the lower wall"),
+            ("cy", H - cy - r, "a gap between the obstacle and the upper wall"),
+        ),
+    )
+
+
+def _ellipse_radius(a: float, b: float, theta: float) -> float:
+    """Distance from the centre to the ellipse x^2/a^2 + y^2/b^2 = 1 along polar angle theta."""
+    return a * b / math.hypot(b * math.cos(theta), a * math.sin(theta))
+
+
+def _sector_shape(p: dict[str, float]) -> Shape:
+    ai, bi, ao, bo = p["a_inner"], p["b_inner"], p["a_outer"], p["b_outer"]
+    th0, th1 = math.radians(p["angle_start"]), math.radians(p["angle_end"])
+    areas, arcs = [], []
+    for a, b in ((ai, bi), (ao, bo)):
+        t0 = _eccentric(a, b, th0)
+        t1 = t0 + (_eccentric(a, b, th1) - t0) % (2.0 * math.pi)  # as the builder unwraps it
+        areas.append(a * b * (t1 - t0) / 2.0)  # the ellipse's sector, in its own parameter
+        t = np.linspace(t0, t1, 513)
+        speed = np.hypot(a * np.sin(t), b * np.cos(t))
+        arcs.append(float(np.sum((speed[1:] + speed[:-1]) / 2.0 * np.diff(t))))
+    start = _ellipse_radius(ao, bo, th0) - _ellipse_radius(ai, bi, th0)
+    end = _ellipse_radius(ao, bo, th1) - _ellipse_radius(ai, bi, th1)
+    sweep = th1 - th0
+    return Shape(
+        extent=max(ao, bo),
+        measure=areas[1] - areas[0],
+        boundaries={"inner": arcs[0], "outer": arcs[1], "start": start, "end": end},
+        features=(
+            ("a_inner", ai, "an inner x semi-axis"),
+            ("b_inner", bi, "an inner y semi-axis"),
+            ("a_inner", ao - ai, "a ring width along x (a_outer - a_inner)"),
+            ("b_inner", bo - bi, "a ring width along y (b_outer - b_inner)"),
+            ("angle_start", start, "a start edge"),
+            ("angle_end", end, "an end edge"),
+            ("angle_end", sweep * min(ai, bi), "a sweep (the inner arc, about (end - start angle) x the inner semi-axis)"),
+            ("angle_end", (2.0 * math.pi - sweep) * min(ai, bi), "a gap between the end and the start edges"),
+        ),
+    )
+
+
+def _box_shape(p: dict[str, float]) -> Shape:
+    lx, ly, lz = p["lx"], p["ly"], p["lz"]
+    faces = {"xmin": ly * lz, "xmax": ly * lz, "ymin": lx * lz, "ymax": lx * lz, "zmin": lx * ly, "zmax": lx * ly}
+    return Shape(max(lx, ly, lz), lx * ly * lz, faces, (("lx", lx, "a side"), ("ly", ly, "a side"), ("lz", lz, "a side")))
+
+
 _L = "length units"
 
 GEOMETRIES: dict[str, Geometry] = {
@@ -504,6 +702,7 @@ GEOMETRIES: dict[str, Geometry] = {
             ("left", "right", "bottom", "top"),
             ("domain",),
             _builder=_unit_square_builder,
+            _shape=_unit_square_shape,
             _structured=True,
         ),
         Geometry(
@@ -519,6 +718,7 @@ GEOMETRIES: dict[str, Geometry] = {
             ("left", "right", "bottom", "top"),
             ("domain",),
             _builder=_rectangle_builder,
+            _shape=_rectangle_shape,
             _scale=lambda p: min(p["width"], p["height"]),
             _structured=True,
         ),
@@ -534,6 +734,7 @@ GEOMETRIES: dict[str, Geometry] = {
             ("left", "bottom", "right", "top", "notch"),
             ("domain",),
             _builder=_l_shape_builder,
+            _shape=_l_shape_shape,
             _check=_l_shape_check,
             _scale=lambda p: p["size"],
         ),
@@ -554,6 +755,7 @@ GEOMETRIES: dict[str, Geometry] = {
             ("left", "right", "bottom", "top", "hole", "symmetry_x", "symmetry_y"),
             ("plate",),
             _builder=_plate_builder,
+            _shape=_plate_shape,
             _check=_plate_check,
             _scale=lambda p: min(p["width"], p["height"]),
             _names=_plate_names,
@@ -566,6 +768,7 @@ GEOMETRIES: dict[str, Geometry] = {
             ("outer",),
             ("domain",),
             _builder=_disk_builder,
+            _shape=_disk_shape,
             _scale=lambda p: 2.0 * p["radius"],
         ),
         Geometry(
@@ -579,6 +782,7 @@ GEOMETRIES: dict[str, Geometry] = {
             ("inner", "outer"),
             ("domain",),
             _builder=_annulus_builder,
+            _shape=_annulus_shape,
             _check=_annulus_check,
             _scale=lambda p: 2.0 * p["outer_radius"],
         ),
@@ -597,6 +801,7 @@ GEOMETRIES: dict[str, Geometry] = {
             ("inlet", "outlet", "walls", "obstacle"),
             ("domain",),
             _builder=_channel_builder,
+            _shape=_channel_shape,
             _check=_channel_check,
             _scale=lambda p: p["height"],
         ),
@@ -618,6 +823,7 @@ GEOMETRIES: dict[str, Geometry] = {
             ("inner", "outer", "start", "end"),
             ("domain",),
             _builder=_sector_builder,
+            _shape=_sector_shape,
             _check=_sector_check,
             _scale=lambda p: min(p["a_outer"] - p["a_inner"], p["b_outer"] - p["b_inner"]),
         ),
@@ -633,6 +839,7 @@ GEOMETRIES: dict[str, Geometry] = {
             ("xmin", "xmax", "ymin", "ymax", "zmin", "zmax"),
             ("domain",),
             _builder=_box_builder,
+            _shape=_box_shape,
             _scale=lambda p: min(p["lx"], p["ly"], p["lz"]),
             _structured=True,
         ),
@@ -658,12 +865,16 @@ def _positive(value: Any, where: str, what: str) -> float:
 
 
 def _check_options(geo: Geometry, scale: float, size: float, order: int, cell: str, structured: bool) -> None:
-    if (scale / size) ** geo.dim > 100 * MAX_CELLS:  # hopeless whatever the shape: refuse before gmsh
+    # Hopeless whatever the shape: refuse before gmsh. Compared as a ratio of lengths, since
+    # (scale / size) ** dim overflows floats for a size of 1e-300.
+    cap = 100 * LIMITS["cells"].value()
+    finest = scale / cap ** (1.0 / geo.dim)
+    if not size >= finest:
         raise InputError(
             "element size is far too small for this geometry",
             field="mesh.size",
             value=size,
-            expected=f"at least {scale / (100 * MAX_CELLS) ** (1.0 / geo.dim):.3g}",
+            expected=f"at least {finest:.3g} (the limit is {LIMITS['cells'].describe()}; {LIMITS['cells'].env} raises it)",
         )
     if isinstance(order, bool) or order not in (1, 2):
         raise InputError("unsupported element order", field="mesh.order", value=order, expected="1 (linear) or 2 (quadratic)")
@@ -689,28 +900,6 @@ def _check_options(geo: Geometry, scale: float, size: float, order: int, cell: s
             field="mesh.cell",
             value=cell,
             expected="'tetra', or structured=true",
-        )
-
-
-#: Meshes estimated above this many cells are refused before gmsh starts meshing: gmsh meshes
-#: some 20 000 triangles a second on a 2-core machine (926 000 took 4 minutes on a thin strip),
-#: with no progress to show.
-MAX_CELLS = 500_000
-# Cells per unit area (volume) at element size 1: equilateral triangles, regular tetrahedra.
-_CELLS_PER_MEASURE = {2: 4 / np.sqrt(3), 3: 6 * np.sqrt(2)}
-
-
-def _check_cell_count(gmsh, dim: int, size: float, refinements) -> None:
-    measure = sum(gmsh.model.occ.getMass(dim, tag) for _, tag in gmsh.model.getEntities(dim))
-    estimate = _CELLS_PER_MEASURE[dim] * measure / size**dim
-    if estimate > MAX_CELLS:
-        finest = (_CELLS_PER_MEASURE[dim] * measure / MAX_CELLS) ** (1.0 / dim)
-        raise InputError(
-            f"about {estimate:.2g} cells: too many to mesh here (the limit is {MAX_CELLS:.0e}, "
-            "some 30 s of gmsh's time)",
-            field="mesh.size",
-            value=size,
-            expected=f"an element size of at least {finest:.3g} for this geometry",
         )
 
 
@@ -887,6 +1076,7 @@ def build_mesh(
     cell: str = "triangle",
     structured: bool = False,
     refine: Sequence[Refinement] = (),
+    cancel: threading.Event | None = None,
 ) -> Mesh:
     """Mesh a built-in geometry with gmsh.
 
@@ -913,6 +1103,8 @@ def build_mesh(
     refine
         Local refinements (``Refinement``) around boundary regions or points; not with
         ``structured``.
+    cancel
+        Once set, meshing stops (gmsh's process is stopped) with ``Cancelled``.
 
     Returns
     -------
@@ -949,7 +1141,32 @@ def build_mesh(
         cell = "tetra"  # the default cell name is a 2D one; 3D means its 3D counterpart
     _check_options(geo, scale, size, order, cell, structured)
     refinements = _check_refinements(geo, names, refine, structured)
+    from engine.work import check_mesh_request
 
+    check_mesh_request(geo, values, size, refinements)  # cells with refinements, sizes against features
+
+    # gmsh runs in a child process with time and memory limits: its meshing time cannot be
+    # predicted for every shape, and OpenCASCADE can crash on a degenerate one.
+    return run_isolated(
+        _mesh_in_child,
+        (kind, values, names, size, order, cell, structured, refinements),
+        seconds="mesh_seconds",
+        doing="meshing",
+        crashed=lambda how: MeshError(
+            f"gmsh crashed while meshing the geometry with {how}",
+            field="geometry.parameters",
+            value=values,
+            expected="dimensions and an element size within a few orders of magnitude of each other",
+        ),
+        field="mesh.size",
+        fits="a larger element size or fewer refinements",
+        cancel=cancel,
+    )
+
+
+def _mesh_in_child(kind, values, names, size, order, cell, structured, refinements) -> Mesh:
+    """What ``build_mesh`` runs in its child process: one gmsh session from geometry to mesh."""
+    geo = GEOMETRIES[kind]
     with gmsh_session() as gmsh:
         try:
             return _mesh_in_gmsh(gmsh, geo, kind, values, names, size, order, cell, structured, refinements)
@@ -967,7 +1184,6 @@ def build_mesh(
 def _mesh_in_gmsh(gmsh, geo, kind, values, names, size, order, cell, structured, refinements) -> Mesh:
     recipe = geo._builder(gmsh, values)
     _drop_loose_entities(gmsh, geo.dim)
-    _check_cell_count(gmsh, geo.dim, size, refinements)
     found = _add_groups(gmsh, geo, recipe, names)
 
     # Sizes come from the options and fields only: OCC points carry no size of their own.

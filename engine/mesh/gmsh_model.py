@@ -4,11 +4,21 @@ gmsh keeps one global model per process, so every use goes through ``gmsh_sessio
 plus a clean model). We read and write ``.msh`` files with gmsh itself rather than through
 meshio: gmsh knows every version and flavour of its own format, keeps an element that sits in
 several physical groups in all of them, and writes files any gmsh-based tool reopens.
+
+gmsh is a scripting system as much as a reader: opening ``FILE`` also merges an option file
+``FILE.opt`` beside it if there is one, and option files can run shell commands
+(``SystemCall``); at start-up it reads ``~/.gmshrc`` and ``~/.gmsh-options``; a file name ending
+in ``.gz`` is unpacked through the shell. So gmsh never sees a user's path: ``read_msh`` hands it
+a link named ``mesh.msh`` in a private folder of ours (nothing beside it to merge), sessions
+start without configuration files, and gmsh only ever opens ``.msh`` content (checked first).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +28,7 @@ import numpy as np
 from engine.errors import MeshError
 from engine.mesh.mesh import CELL_TYPES, Mesh, Region, merge_cell_blocks
 
-__all__ = ["gmsh_session", "mesh_from_gmsh_model", "mesh_with_planar_points", "read_msh", "write_msh"]
+__all__ = ["gmsh_session", "mesh_from_gmsh_model", "mesh_with_planar_points", "private_copy_name", "read_msh", "write_msh"]
 
 _LOCK = threading.RLock()
 
@@ -52,12 +62,13 @@ def gmsh_session(name: str = "workbench") -> Iterator[object]:
     """Hold the process-wide gmsh lock and give a fresh, quiet model; finalize after.
 
     gmsh is initialised non-interruptible so that it can run on a worker thread (its default
-    installs a SIGINT handler, which only the main thread may do).
+    installs a SIGINT handler, which only the main thread may do), and without reading the
+    user's configuration files (they are option scripts, see the module doc).
     """
     import gmsh
 
     with _LOCK:
-        gmsh.initialize(interruptible=False)
+        gmsh.initialize(readConfigFiles=False, interruptible=False)
         try:
             gmsh.option.setNumber("General.Terminal", 0)
             gmsh.option.setNumber("General.Verbosity", 2)
@@ -86,8 +97,15 @@ def mesh_from_gmsh_model(gmsh, *, source: str | Path | None = None) -> Mesh:
     order = np.argsort(node_tags, kind="stable")
     node_tags = node_tags.astype(np.int64)[order]
     points = coords.reshape(-1, 3)[order]
-    index_of = np.full(int(node_tags.max()) + 1, -1, dtype=np.int64)
-    index_of[node_tags] = np.arange(len(node_tags))
+    if np.any(node_tags[1:] == node_tags[:-1]):
+        raise MeshError("the file numbers two nodes alike", source=source, expected="unique node numbers")
+
+    def index_of(tags: np.ndarray) -> np.ndarray:
+        # A search, not a table indexed by tag: a file may number its nodes up to 2**63.
+        at = np.minimum(np.searchsorted(node_tags, tags), len(node_tags) - 1)
+        if not np.array_equal(node_tags[at], tags):
+            raise MeshError("an element refers to a node the file does not have", source=source, expected="elements on listed nodes")
+        return at
 
     groups = gmsh.model.getPhysicalGroups()
     if groups:
@@ -111,7 +129,7 @@ def mesh_from_gmsh_model(gmsh, *, source: str | Path | None = None) -> Mesh:
                     expected=f"one of {', '.join(CELL_TYPES)}",
                 )
             name, perm = _GMSH_TYPES[int(etype)]
-            conn = index_of[nodes.astype(np.int64)].reshape(-1, CELL_TYPES[name].n_nodes)
+            conn = index_of(nodes.astype(np.int64)).reshape(-1, CELL_TYPES[name].n_nodes)
             blocks.append((name, conn[:, perm] if perm is not None else conn))
             block_entity.append((dim, tag))
     cells, where = merge_cell_blocks(blocks)
@@ -166,8 +184,32 @@ def mesh_with_planar_points(points: np.ndarray, cells, regions, **kwargs) -> Mes
     return Mesh(points, cells, tidy, **kwargs)
 
 
+@contextlib.contextmanager
+def private_copy_name(path: str | Path, name: str = "mesh.msh") -> Iterator[str]:
+    """A name for ``path`` in a fresh private folder: gmsh finds nothing there but the file.
+
+    The name is a symbolic link to the real file (no copy of a large mesh), or a copy where
+    links are not allowed (Windows without the privilege). ``name`` has a plain suffix, so
+    gmsh's handling of ``.gz`` and other suffixes never runs.
+    """
+    folder = tempfile.mkdtemp(prefix="workbench-gmsh-")
+    target = os.path.join(folder, name)
+    try:
+        try:
+            os.symlink(os.path.abspath(path), target)
+        except (OSError, NotImplementedError):
+            shutil.copyfile(path, target)
+        yield target
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def read_msh(path: str | Path) -> Mesh:
-    """Read a Gmsh ``.msh`` file (version 2 or 4, ASCII or binary) with gmsh itself."""
+    """Read a Gmsh ``.msh`` file (version 2 or 4, ASCII or binary) with gmsh itself.
+
+    Only the file itself reaches gmsh (see the module doc). gmsh's reader can crash on a
+    corrupt file: ``engine.mesh.io.read_mesh`` calls this in a child process.
+    """
     path = Path(path)
     with open(path, "rb") as fh:
         head = fh.read(64).lstrip()
@@ -179,12 +221,16 @@ def read_msh(path: str | Path) -> Mesh:
             value=head[:20].decode("latin-1"),
             expected="a file starting with '$MeshFormat'",
         )
-    with gmsh_session() as gmsh:
+    with private_copy_name(path) as private, gmsh_session() as gmsh:
         try:
-            gmsh.open(str(path))
+            gmsh.merge(private)
         except Exception as exc:  # gmsh raises plain Exception with its log message
-            raise MeshError(f"gmsh could not read the file ({exc})", source=path, expected="a complete, valid .msh file") from exc
-        return mesh_from_gmsh_model(gmsh, source=path)
+            detail = str(exc).replace(private, path.name)
+            raise MeshError(f"gmsh could not read the file ({detail})", source=path, expected="a complete, valid .msh file") from exc
+        try:
+            return mesh_from_gmsh_model(gmsh, source=path)
+        except UnicodeDecodeError as exc:  # gmsh hands names back as the file's bytes
+            raise MeshError(f"a name in the file is not UTF-8 text ({exc.reason})", source=path, expected="physical group names in UTF-8") from exc
 
 
 def write_msh(mesh: Mesh, path: str | Path, *, version: str = "msh4", binary: bool = False) -> list[str]:

@@ -19,13 +19,18 @@ from __future__ import annotations
 
 import contextlib
 import io
+import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from engine.atomic import atomic_path
 from engine.errors import MeshError
+from engine.inputs import check_input_file
 from engine.mesh.gmsh_model import mesh_with_planar_points, read_msh, write_msh
+from engine.mesh.isolation import run_isolated
+from engine.mesh.sniff import check_abaqus_includes, check_mesh_content, check_xdmf_data
 from engine.mesh.mesh import CELL_TYPES, Mesh, Region, merge_cell_blocks
 
 __all__ = ["FORMATS", "read_mesh", "write_mesh", "format_for"]
@@ -67,8 +72,15 @@ def format_for(path: str | Path, fmt: str | None = None) -> str:
     return FORMATS[suffix]
 
 
-def read_mesh(path: str | Path, *, fmt: str | None = None) -> Mesh:
+def read_mesh(path: str | Path, *, fmt: str | None = None, cancel: threading.Event | None = None) -> Mesh:
     """Read a mesh file into a Mesh with its named regions.
+
+    Mesh files come from other people, so: the file must be a regular file within the size
+    limit of its format (``mesh_text_bytes`` or ``mesh_binary_bytes``) whose first bytes are
+    those of the format its suffix names; files it refers to (Abaqus ``*INCLUDE``, XDMF heavy
+    data) get the same checks; and the parsing runs in a child process with time and memory
+    limits (``engine.mesh.isolation``), so a reader that crashes or hangs on a hostile file is a
+    ``MeshError`` naming the file, not a dead program.
 
     Parameters
     ----------
@@ -76,12 +88,15 @@ def read_mesh(path: str | Path, *, fmt: str | None = None) -> Mesh:
         The file; its suffix picks the format unless ``fmt`` is given.
     fmt
         A format name from ``FORMATS`` (``"gmsh"``, ``"vtu"``, ``"abaqus"``, ...).
+    cancel
+        Once set, reading stops with ``Cancelled``.
 
     Raises
     ------
     MeshError
-        The file is missing, of an unknown type, corrupt or truncated, empty, holds NaN or
-        infinite coordinates, or holds cell types no solver of ours handles.
+        The file is missing, not a regular file, of an unknown type, too large, not of its
+        format, corrupt or truncated, empty, holds NaN or infinite coordinates, or holds cell
+        types no solver of ours handles; its reader crashed or ran past its limits.
 
     Examples
     --------
@@ -90,33 +105,52 @@ def read_mesh(path: str | Path, *, fmt: str | None = None) -> Mesh:
     >>> sorted(mesh.regions)
     ['bottom', 'hole', 'left', 'plate', 'right', 'top']
     """
-    path = Path(path)
-    if not path.exists():
-        raise MeshError("file not found", source=path, expected="an existing mesh file")
-    if not path.is_file():
-        raise MeshError("not a file", source=path, expected="a mesh file, not a folder")
+    path = check_input_file(path, what="a mesh file", error=MeshError)
     fmt = format_for(path, fmt)
-    if path.stat().st_size == 0:
-        raise MeshError("the file is empty (0 bytes)", source=path, expected=f"a mesh in {fmt} format")
-    if fmt == "gmsh":
-        return read_msh(path)
+    check_mesh_content(path, fmt)
+    return run_isolated(
+        _read_in_child,
+        (path, fmt),
+        seconds="read_seconds",
+        doing="reading the file",
+        crashed=lambda how: MeshError(
+            f"the {fmt} reader crashed on this file with {how}",
+            source=path,
+            expected=f"a complete, valid {fmt} file",
+        ),
+        source=path,
+        cancel=cancel,
+    )
 
-    import meshio
 
-    chatter = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter):
-            raw = meshio.read(path, file_format=fmt)
-    # meshio raises many types (ReadError, ValueError, KeyError, OSError...) and, for some
-    # formats, prints its reason and calls sys.exit.
-    except (Exception, SystemExit) as exc:
-        said = [line.strip() for line in (str(exc) + "\n" + chatter.getvalue()).splitlines()]
-        said = [line.removeprefix("Error: ") for line in said if line and line != "1"]
-        detail = said[0] if said else type(exc).__name__
-        raise MeshError(
-            f"could not read the file as {fmt} ({detail})", source=path, expected=f"a complete, valid {fmt} file"
-        ) from exc
-    return from_meshio(raw, source=path)
+def _read_in_child(path: Path, fmt: str) -> Mesh:
+    """The parsing itself (run by ``read_mesh`` in a child process)."""
+    if fmt == "abaqus":
+        check_abaqus_includes(path)
+    elif fmt == "xdmf":
+        check_xdmf_data(path)
+    # Readers compute with the file's numbers (sizes, counts): overflow warnings are noise
+    # here, a bad file is reported by the error that follows.
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if fmt == "gmsh":
+            return read_msh(path)
+        import meshio
+
+        chatter = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter):
+                raw = meshio.read(path, file_format=fmt)
+        # meshio raises many types (ReadError, ValueError, KeyError, OSError...) and, for some
+        # formats, prints its reason and calls sys.exit.
+        except (Exception, SystemExit) as exc:
+            said = [line.strip() for line in (str(exc) + "\n" + chatter.getvalue()).splitlines()]
+            said = [line.removeprefix("Error: ") for line in said if line and line != "1"]
+            detail = said[0] if said else type(exc).__name__
+            raise MeshError(
+                f"could not read the file as {fmt} ({detail})", source=path, expected=f"a complete, valid {fmt} file"
+            ) from exc
+        return from_meshio(raw, source=path)
 
 
 def from_meshio(raw, *, source: str | Path | None = None) -> Mesh:

@@ -1,4 +1,15 @@
-"""Which cell holds a point: for probes, and for checking that a point lies in the mesh."""
+"""Which cell holds a point: for probes, and for checking that a point lies in the mesh.
+
+Two searches, both through KD-trees over simplex centres, so that locating P points in N cells
+costs about (P + N) log N however many probes a case has:
+
+1. the cells whose centres are nearest each point (the answer for almost every point);
+2. for the points left over, the cells grouped by size (radii within a factor 2): a cell
+   holds a point only if its centre lies within the cell's radius, so each group is asked for
+   the centres within its largest radius. On a graded mesh (a refinement from 3e-4 to 1) the
+   nearest centres of a point in a large cell are all small cells, which the first search
+   alone would take for "outside the mesh".
+"""
 
 from __future__ import annotations
 
@@ -78,18 +89,47 @@ def _locate(mesh: Mesh, points: np.ndarray, *, tolerance: float = 1e-9, candidat
     found = np.full(len(points), -1, dtype=np.int64)
     nodes = np.zeros((len(points), simplices.shape[1]), dtype=np.int64)
     weights = np.zeros((len(points), simplices.shape[1]))
-    for j in range(k):
-        todo = found < 0
-        if not todo.any():
-            break
-        idx = nearest[todo, j]
-        lam = _barycentric(corners[idx], points[todo])
+
+    def accept(rows: np.ndarray, idx: np.ndarray) -> None:
+        """Record simplex idx[j] for point rows[j] where it holds it (the first one wins)."""
+        lam = _barycentric(corners[idx], points[rows])
         inside = (lam >= -tolerance).all(axis=1)
-        rows = np.flatnonzero(todo)[inside]
-        found[rows] = owner[idx[inside]]
-        nodes[rows] = simplices[idx[inside]]
-        weights[rows] = np.clip(lam[inside], 0.0, None) / np.clip(lam[inside], 0.0, None).sum(axis=1, keepdims=True)
+        rows, idx, lam = rows[inside], idx[inside], lam[inside]
+        rows, first = np.unique(rows, return_index=True)
+        fresh = found[rows] < 0
+        rows, idx, lam = rows[fresh], idx[first][fresh], lam[first][fresh]
+        found[rows] = owner[idx]
+        nodes[rows] = simplices[idx]
+        weights[rows] = np.clip(lam, 0.0, None) / np.clip(lam, 0.0, None).sum(axis=1, keepdims=True)
+
+    for j in range(k):
+        todo = np.flatnonzero(found < 0)
+        if not len(todo):
+            break
+        accept(todo, nearest[todo, j])
+    todo = np.flatnonzero(found < 0)
+    if len(todo):
+        _search_by_size(corners, centres, points, todo, accept)
     return found, nodes, weights
+
+
+def _search_by_size(corners: np.ndarray, centres: np.ndarray, points: np.ndarray, todo: np.ndarray, accept) -> None:
+    """Offer ``accept`` every simplex whose centre lies within its own radius of a point of
+    ``todo``, one group of simplices of about the same size at a time."""
+    radius = np.linalg.norm(corners - centres[:, None, :], axis=2).max(axis=1)
+    smallest = max(float(radius.min()), 1e-300)
+    group = np.floor(np.log2(np.maximum(radius, smallest) / smallest)).astype(np.int64)
+    for g in np.unique(group):
+        members = np.flatnonzero(group == g)
+        reach = float(radius[members].max()) * (1.0 + 1e-6)  # slack for the tolerance on the faces
+        hits = cKDTree(centres[members]).query_ball_point(points[todo], r=reach)
+        counts = np.fromiter((len(h) for h in hits), dtype=np.int64, count=len(hits))
+        if not counts.sum():
+            continue
+        rows = np.repeat(todo, counts)
+        idx = members[np.concatenate([np.asarray(h, dtype=np.int64) for h in hits if h])]
+        near = np.linalg.norm(points[rows] - centres[idx], axis=1) <= radius[idx] * (1.0 + 1e-6)  # within its own radius
+        accept(rows[near], idx[near])
 
 
 def _barycentric(corners: np.ndarray, points: np.ndarray) -> np.ndarray:

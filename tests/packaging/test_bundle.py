@@ -135,6 +135,25 @@ def test_frozen_finds_its_own_resources(unpacked, tmp_path):
     assert proc.returncode == 0 and _version() in proc.stdout
 
 
+def test_frozen_mesh_reading_runs_nothing_and_survives_gmsh_crashes(unpacked, tmp_path):
+    """The installed program reads a received gmsh mesh without running the option scripts
+    planted beside it or in HOME, and a mesh that crashes gmsh is exit 2, not a dead program."""
+    from tests.engine.mesh.test_mesh_hostile import GMSH_SEGFAULT, plant_option_scripts
+
+    home = tmp_path / "home"
+    home.mkdir()
+    marker = tmp_path / "pwned"
+    (home / ".gmshrc").write_text(f'SystemCall "touch {marker}";\n')
+    shutil.copy(unpacked / "_internal" / "resources" / "meshes" / "plate_with_hole.msh", tmp_path / "shared.msh")
+    plant_option_scripts(tmp_path, "shared.msh", marker)
+    proc = _run([unpacked / "workbench", "mesh", "info", "shared.msh"], home=home, cwd=tmp_path)
+    assert proc.returncode == 0 and "hole" in proc.stdout, proc.stdout + proc.stderr
+    assert not marker.exists()
+    (tmp_path / "cut.msh").write_text(GMSH_SEGFAULT)
+    proc = _run([unpacked / "workbench", "mesh", "info", "cut.msh"], home=home, cwd=tmp_path)
+    assert proc.returncode == 2 and "cut.msh: the gmsh reader crashed" in proc.stderr, proc.stdout + proc.stderr
+
+
 def test_frozen_selfcheck(unpacked, tmp_path):
     """gmsh through ctypes, torch, Dask worker processes (freeze support) and Qt + VTK + pyqtgraph."""
     shot = tmp_path / "selfcheck.png"

@@ -650,8 +650,8 @@ class MainWindow(QtWidgets.QMainWindow):
             if case.geometry.file is not None:
                 progress(None, f"reading {Path(case.geometry.file).name}")
             else:
-                progress(None, f"meshing {case.geometry.kind} with gmsh (gmsh cannot stop midway: Cancel discards the mesh once it is done)")
-            mesh = build_case_mesh(case)
+                progress(None, f"meshing {case.geometry.kind} with gmsh")
+            mesh = build_case_mesh(case, cancel=cancel)  # Cancel stops gmsh's process at once
             check_cancelled(cancel, "meshing")
             return mesh
 

@@ -15,6 +15,7 @@ import numpy as np
 from skfem import asm
 
 from engine.errors import RunError
+from engine.limits import LIMITS
 from engine.problem import Problem
 from engine.solver import check_cancelled, report
 from engine.solvers.fem.common import FemSolution, NodalField, at_quadrature, solve_with_dirichlet
@@ -25,7 +26,6 @@ __all__ = ["solve_heat"]
 
 _THETA = {"backward_euler": 1.0, "crank_nicolson": 0.5}
 _ORDER = {"backward_euler": 1, "crank_nicolson": 2}
-_MAX_STEPS = 100_000
 
 
 def solve_heat(problem: Problem, disc: Discretization, linear, *, progress=None, cancel=None) -> FemSolution:
@@ -76,6 +76,11 @@ def _transient(problem: Problem, disc: Discretization, linear, progress, cancel)
             raise RunError(f"the linear solve at t = {t + dt:g} did not converge (relative residual {info.residual:.2e})")
         return T_new, info
 
+    # A fixed-step run was counted before it started (engine.work); an adaptive one chooses its
+    # steps as it goes, so it is held to the same limits here.
+    max_steps = LIMITS["time_steps"].value()
+    max_saved = LIMITS["saved_values"].value()
+    per_step = problem.mesh.n_points * (1 + disc.dim)  # temperature and heat flux, as engine.work counts them
     T = coef("physics.initial").at_points(disc.dof_locations(np.arange(basis.N)), 0.0)
     t, dt = 0.0, time.step
     saved_t, saved_T, infos = [0.0], [T.copy()], []
@@ -105,9 +110,17 @@ def _transient(problem: Problem, disc: Discretization, linear, progress, cancel)
             infos.append(info)
             t += dt
         n_steps += 1
-        if n_steps > _MAX_STEPS:
-            raise RunError(f"more than {_MAX_STEPS} time steps; increase physics.time.step")
+        if n_steps > max_steps:
+            raise RunError(
+                f"the run needed more than {max_steps} time steps (at t = {t:g} of {time.end:g}); "
+                f"take a longer physics.time.step or a looser tolerance, or raise {LIMITS['time_steps'].env}"
+            )
         if n_steps % time.save_every == 0 or t >= time.end * (1 - 1e-12):
+            if time.adaptive and (len(saved_t) + 1) * per_step > max_saved:
+                raise RunError(
+                    f"the adaptive run would keep more than {max_saved} values (at t = {t:g} of {time.end:g}); "
+                    f"raise physics.time.save_every, or {LIMITS['saved_values'].env}"
+                )
             saved_t.append(t)
             saved_T.append(T.copy())
         report(progress, min(1.0, t / time.end), f"t = {t:.4g} of {time.end:g}")
