@@ -206,7 +206,7 @@ def read_hdf5(path: str | Path, *, source: str | None = None) -> Result:
         try:
             name = h5.attrs.get("format")
             version = h5.attrs.get("format_version", -1)
-        except OSError as exc:
+        except (OSError, KeyError, RuntimeError, ValueError) as exc:  # h5py on damaged metadata
             raise _damaged(source, exc) from None
         if name != _FORMAT_NAME:
             raise InputError("not a workbench result file", source=source, value=name, expected=repr(_FORMAT_NAME))

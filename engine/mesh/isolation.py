@@ -176,8 +176,17 @@ def _answer(folder: Path, exitcode: int, *, doing: str, crashed, source) -> Mesh
             "SIGBUS": "a bus error",
             "SIGKILL": "being killed (out of memory?)",
         }.get(name, "a fatal signal")
-        raise crashed(f"{how} ({name})")
+        raise crashed(f"{how} ({name}{_last_words(folder)})")
     raise crashed(f"an exit with status {exitcode} and no answer")
+
+
+def _last_words(folder: Path) -> str:
+    """The child's last line on stderr, for the message: ``": double free or corruption"``."""
+    try:
+        lines = [line.strip() for line in (folder / "stderr.txt").read_text(errors="replace")[-2000:].splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return f": {lines[-1][:200]}" if lines else ""
 
 
 def _error_from(report: dict[str, Any], *, doing: str, crashed, source) -> WorkbenchError:
@@ -224,6 +233,12 @@ def _child_main(context: tuple, task, args: tuple) -> None:
     home.mkdir()
     os.environ.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"))
     os.chdir(cwd)
+    # What the child prints (a C library's last words before it aborts, "double free or
+    # corruption") goes to a file the parent quotes in its message, not over the user's terminal.
+    log = os.open(os.path.join(folder, "stderr.txt"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(log, 2)
+    os.close(log)
+    os.environ["LIBC_FATAL_STDERR_"] = "1"  # glibc writes fatal errors to the tty otherwise
     try:
         import resource
 

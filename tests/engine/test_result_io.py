@@ -217,3 +217,20 @@ def test_hostile_metadata_is_an_input_error_naming_the_file(square, tmp_path, da
     with pytest.raises(InputError, match=message) as caught:
         read_hdf5(path)
     assert caught.value.source == str(path)
+
+
+def test_damaged_metadata_is_bad_input_not_a_key_error(tmp_path):
+    # Found by fuzzing project files: h5py raises KeyError when an object header is damaged.
+    import h5py
+
+    from engine.result_io import read_hdf5
+
+    path = tmp_path / "damaged.h5"
+    with h5py.File(path, "w") as h5:
+        h5.attrs["format"] = "workbench-result"
+        h5.attrs["format_version"] = 1
+    data = bytearray(path.read_bytes())
+    data[112] = 0  # the root group's object header
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match=r"damaged\.h5: the result file is damaged \(KeyError"):
+        read_hdf5(path)

@@ -147,6 +147,11 @@ def _segfault() -> None:
     ctypes.string_at(0)
 
 
+def _abort_with_last_words() -> None:
+    os.write(2, b"reader: double free or corruption (out)\n")
+    os.abort()
+
+
 def _sleep(seconds: float):
     time.sleep(seconds)
 
@@ -163,6 +168,12 @@ def test_a_reader_that_crashes_is_bad_input_naming_the_file():
     with pytest.raises(MeshError, match=r"crash\.msh: the reader crashed with a segmentation fault \(SIGSEGV\)"):
         run_isolated(_segfault, (), seconds="read_seconds", doing="reading the file", crashed=_crash_error)
     assert read_mesh_still_works()
+
+
+def test_a_reader_that_aborts_is_quoted_not_printed_over_the_terminal(capfd):
+    with pytest.raises(MeshError, match=r"an abort \(SIGABRT: reader: double free or corruption \(out\)\)"):
+        run_isolated(_abort_with_last_words, (), seconds="read_seconds", doing="reading the file", crashed=_crash_error)
+    assert "double free" not in capfd.readouterr().err
 
 
 def test_a_gmsh_file_that_crashes_gmsh_is_bad_input_naming_it(tmp_path):
