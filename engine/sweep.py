@@ -420,7 +420,10 @@ def _write_tables(out: Path, study: Study, rows: Mapping[int, Mapping[str, Any]]
     for row in ordered:
         writer.writerow(["" if row.get(c) is None else repr(row[c]) if isinstance(row.get(c), float) else row[c] for c in columns])
     atomic_write_text(out / "results.csv", text.getvalue())
-    with atomic_path(out / "results.h5") as tmp, h5py.File(tmp, "w") as h5:
+    # Built in memory, written in one piece: HDF5 meeting a full disk mid-write can crash the
+    # process when its handle is freed (see result_io.write_hdf5); a plain write fails cleanly.
+    image = io.BytesIO()
+    with h5py.File(image, "w") as h5:
         h5.attrs["format"] = RESULTS_FORMAT
         h5.attrs["format_version"] = RESULTS_FORMAT_VERSION
         h5.attrs["study"] = json.dumps(study.document, default=str)
@@ -436,6 +439,8 @@ def _write_tables(out: Path, study: Study, rows: Mapping[int, Mapping[str, Any]]
                 group.create_dataset(c, data=np.asarray(["" if v is None else str(v) for v in values], dtype=h5py.string_dtype()))
             else:
                 group.create_dataset(c, data=np.asarray([math.nan if v is None else float(v) for v in values], dtype=np.float64))
+    with atomic_path(out / "results.h5") as tmp:
+        tmp.write_bytes(image.getbuffer())
     return [out / "results.csv", out / "results.h5"]
 
 

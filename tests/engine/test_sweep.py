@@ -176,3 +176,40 @@ def test_keep_samples_and_compare_both(tmp_path, resources):
     assert row["status"] == "done", row.get("error")
     assert 0 < row["error.u.relative_l2"] < 0.1 and "classical.centre.u" in row and "surrogate.centre.u" in row
     assert (tmp_path / "out" / "samples" / "00000" / "metrics.json").exists()
+
+
+def test_the_results_table_on_a_full_disk_is_an_os_error_not_a_crash(tmp_path):
+    """HDF5 writing straight to a full disk could segfault when its handle was freed; the table is
+    built in memory and written in one plain write (a real tmpfs, filled; run in a subprocess so
+    a crash fails this test instead of killing the suite)."""
+    import subprocess
+    import sys
+
+    from tests.engine.test_run import _mount_tmpfs
+
+    disk = tmp_path / "disk"
+    why = _mount_tmpfs(disk, "64k")
+    if why:
+        pytest.skip(why)
+    try:
+        code = (
+            "import errno, sys, types\n"
+            "from pathlib import Path\n"
+            "from engine.sweep import _write_tables\n"
+            "out = Path(sys.argv[1])\n"
+            "try:\n"
+            "    (out / 'filler').write_bytes(b'x' * (1 << 20))\n"
+            "except OSError:\n"
+            "    pass\n"
+            "study = types.SimpleNamespace(document={'a': 1}, name='s', samples=lambda: [0, 1])\n"
+            "rows = {i: {'sample': i, 'status': 'ok', 'error': None, 'x': float(i)} for i in range(2)}\n"
+            "try:\n"
+            "    _write_tables(out, study, rows, ['x'])\n"
+            "except OSError as exc:\n"
+            "    sys.exit(3 if exc.errno == errno.ENOSPC else 4)\n"
+        )
+        done = subprocess.run([sys.executable, "-c", code, str(disk)], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 3, (done.returncode, done.stderr[-2000:])
+        assert not (disk / "results.h5").exists()
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True, timeout=20)
