@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from PySide6 import QtWidgets
 
 from engine.mesh.io import read_mesh, write_mesh
 from engine.resources import resource_path
-from tests.engine.mesh.test_mesh_hostile import GMSH_SEGFAULT, plant_option_scripts
+from tests.engine.mesh.test_mesh_hostile import GMSH_SEGFAULT, GMSH_VARIANTS, plant_option_scripts
 
 from .conftest import wait_job
 
 
-def test_opening_a_gmsh_mesh_runs_nothing_beside_it(qtbot, window, tmp_path):
+@pytest.mark.parametrize("version,binary", GMSH_VARIANTS)
+def test_opening_a_gmsh_mesh_runs_nothing_beside_it(qtbot, window, tmp_path, version, binary):
     path = tmp_path / "shared.msh"
-    write_mesh(read_mesh(resource_path("meshes/plate_with_hole.msh")), path, fmt="msh2", binary=False)
+    write_mesh(read_mesh(resource_path("meshes/plate_with_hole.msh")), path, fmt=version, binary=binary)
     marker = tmp_path / "pwned"
     plant_option_scripts(tmp_path, path.name, marker)
     assert window.open_mesh(path)
