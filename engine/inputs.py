@@ -34,7 +34,7 @@ from typing import Any, BinaryIO
 from engine.errors import InputError
 from engine.limits import LIMITS
 
-__all__ = ["check_input_file", "open_input", "read_input_bytes", "read_input_text", "read_toml", "parse_toml", "parse_json", "check_depth"]
+__all__ = ["os_problem", "check_input_file", "open_input", "read_input_bytes", "read_input_text", "read_toml", "parse_toml", "parse_json", "check_depth"]
 
 _KINDS = {
     stat.S_IFIFO: "a named pipe",
@@ -45,7 +45,8 @@ _KINDS = {
 }
 
 
-def _os_problem(exc: OSError) -> str:
+def os_problem(exc: OSError) -> str:
+    """What an ``OSError`` met opening a user's file means, in words for a message."""
     if exc.errno == errno.ENAMETOOLONG:
         return "the file name is too long for this system"
     if exc.errno in (errno.EACCES, errno.EPERM):
@@ -106,7 +107,7 @@ def check_input_file(
     try:
         info = os.stat(path)
     except OSError as exc:
-        raise error(_os_problem(exc), source=path, expected=what) from None
+        raise error(os_problem(exc), source=path, expected=what) from None
     except ValueError:  # an embedded NUL byte
         raise error("the file name holds a NUL character", source=repr(str(path)), expected=what) from None
     _check_stat(info, path, what=what, limit=limit, allow_empty=allow_empty, error=error)
@@ -135,7 +136,7 @@ def open_input(
     except OSError as exc:
         if exc.errno == errno.EISDIR:
             raise error("not a file (a folder)", source=path, expected=what) from None
-        raise error(_os_problem(exc), source=path, expected=what) from None
+        raise error(os_problem(exc), source=path, expected=what) from None
     except ValueError:
         raise error("the file name holds a NUL character", source=repr(str(path)), expected=what) from None
     try:

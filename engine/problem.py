@@ -18,7 +18,7 @@ from engine.case.schema import Case, FileField
 from engine.errors import CaseError, InputError, RegionError
 from engine.mesh.locate import locate_points
 from engine.mesh.mesh import CELL_TYPES, Mesh
-from engine.work import case_refinements, check_problem
+from engine.work import case_mesh_options, check_problem
 
 __all__ = ["CoefficientField", "Problem", "cell_centroids"]
 
@@ -200,11 +200,7 @@ def build_case_mesh(case: Case, *, cancel: threading.Event | None = None) -> Mes
             raise err.replace(hint=f"The mesh file is named by geometry.file in {case.source or 'the case'}") from None
     from engine.mesh.geometry import build_mesh
 
-    opts = case.mesh
-    kwargs: dict[str, Any] = {"size": opts.size, "order": opts.order, "structured": opts.structured, "refine": case_refinements(case)}
-    if opts.cell is not None:
-        kwargs["cell"] = opts.cell
-    return build_mesh(case.geometry.kind, case.geometry.parameters, cancel=cancel, **kwargs)
+    return build_mesh(case.geometry.kind, case.geometry.parameters, cancel=cancel, **case_mesh_options(case))
 
 
 def _check_regions(case: Case, mesh: Mesh) -> None:

@@ -46,7 +46,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -67,7 +67,7 @@ __all__ = [
     "saved_values",
     "check_case",
     "check_case_mesh",
-    "case_refinements",
+    "case_mesh_options",
     "check_mesh_request",
     "check_problem",
 ]
@@ -278,25 +278,26 @@ def check_mesh_request(geometry: Geometry, values: Mapping[str, float], size: fl
 
 
 def check_case_mesh(case: Case) -> CellEstimate | None:
-    """``check_mesh_request`` for a case's built-in geometry (None for a mesh file)."""
+    """``check_mesh_request`` for a case's built-in geometry (None for a mesh file), with the
+    checks ``build_mesh`` makes before it, without meshing."""
     if case.geometry.kind is None:
         return None
-    # The same checks, in the same order, as build_mesh makes before gmsh.
-    from engine.mesh.geometry import _check_refinements, _geometry, _positive
+    from engine.mesh.geometry import check_mesh_options
 
-    geometry = _geometry(case.geometry.kind)
-    values = geometry.check_parameters(case.geometry.parameters)
-    opts = case.mesh
-    size = geometry.characteristic_length(values) / 20.0 if opts.size is None else _positive(opts.size, "mesh.size", "element size")
-    refinements = _check_refinements(geometry, geometry.boundary_names(values), case_refinements(case), opts.structured)
-    return check_mesh_request(geometry, values, size, refinements)
+    return check_mesh_options(case.geometry.kind, case.geometry.parameters, **case_mesh_options(case)).estimate
 
 
-def case_refinements(case: Case) -> list[Refinement]:
-    """The case's ``[[mesh.refine]]`` tables as ``Refinement`` items for ``build_mesh``."""
+def case_mesh_options(case: Case) -> dict[str, Any]:
+    """The case's ``[mesh]`` table as keyword arguments of ``build_mesh`` (refinements as
+    ``Refinement`` items)."""
     from engine.mesh.geometry import Refinement
 
-    return [Refinement(size=r.size, distance=r.distance, region=r.region, point=tuple(r.point) if r.point else None) for r in case.mesh.refine]
+    opts = case.mesh
+    refine = [Refinement(size=r.size, distance=r.distance, region=r.region, point=tuple(r.point) if r.point else None) for r in opts.refine]
+    options: dict[str, Any] = {"size": opts.size, "order": opts.order, "structured": opts.structured, "refine": refine}
+    if opts.cell is not None:
+        options["cell"] = opts.cell
+    return options
 
 
 # -- time --------------------------------------------------------------------------------------

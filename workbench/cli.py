@@ -307,12 +307,12 @@ def _os_error(exc: OSError):
     (exit 2) naming the file."""
     from engine.atomic import storage_problem, write_error
     from engine.errors import InputError
-    from engine.inputs import _os_problem
+    from engine.inputs import os_problem
 
     where = Path(os.fsdecode(exc.filename)) if exc.filename is not None else None
     if storage_problem(exc) and exc.errno not in (errno.EACCES, errno.EPERM):
         return write_error(exc, where.parent if where is not None else Path.cwd(), writing=where.name if where is not None else "a file")
-    return InputError(_os_problem(exc), source=where)
+    return InputError(os_problem(exc), source=where)
 
 
 def _fail(err, as_json: bool, *, kind: str | None = None, prefix: str = "error") -> int:

@@ -1067,6 +1067,46 @@ def _add_refinements(
     gmsh.option.setNumber("Mesh.MeshSizeFromCurvature", 0)
 
 
+@dataclass(frozen=True)
+class MeshRequest:
+    """A built-in geometry's meshing options once checked, with the cells they will make."""
+
+    geometry: Geometry
+    values: dict[str, float]
+    names: tuple[str, ...]
+    size: float
+    cell: str
+    refinements: list[Refinement]
+    estimate: Any  # engine.work.CellEstimate
+
+
+def check_mesh_options(
+    kind: str,
+    parameters: Mapping[str, float] | None = None,
+    *,
+    size: float | None = None,
+    order: int = 1,
+    cell: str = "triangle",
+    structured: bool = False,
+    refine: Sequence[Refinement] = (),
+) -> MeshRequest:
+    """Everything ``build_mesh`` checks before gmsh starts (same arguments), without meshing:
+    parameters, options, refinements and the whole work (``engine.work.check_mesh_request``)."""
+    from engine.work import check_mesh_request
+
+    geo = _geometry(kind)
+    values = geo.check_parameters(parameters)
+    names = geo._names(values) if geo._names is not None else geo.boundaries
+    scale = geo._scale(values)
+    size = scale / 20.0 if size is None else _positive(size, "mesh.size", "element size")
+    if geo.dim == 3 and cell == "triangle":
+        cell = "tetra"  # the default cell name is a 2D one; 3D means its 3D counterpart
+    _check_options(geo, scale, size, order, cell, structured)
+    refinements = _check_refinements(geo, names, refine, structured)
+    estimate = check_mesh_request(geo, values, size, refinements)  # cells with refinements, sizes against features
+    return MeshRequest(geo, values, names, size, cell, refinements, estimate)
+
+
 def build_mesh(
     kind: str,
     parameters: Mapping[str, float] | None = None,
@@ -1132,18 +1172,8 @@ def build_mesh(
     ...     print(err.field, "|", err.expected)
     geometry.parameters.radius | a value greater than 0 (radius, length units)
     """
-    geo = _geometry(kind)
-    values = geo.check_parameters(parameters)
-    names = geo._names(values) if geo._names is not None else geo.boundaries
-    scale = geo._scale(values)
-    size = scale / 20.0 if size is None else _positive(size, "mesh.size", "element size")
-    if geo.dim == 3 and cell == "triangle":
-        cell = "tetra"  # the default cell name is a 2D one; 3D means its 3D counterpart
-    _check_options(geo, scale, size, order, cell, structured)
-    refinements = _check_refinements(geo, names, refine, structured)
-    from engine.work import check_mesh_request
-
-    check_mesh_request(geo, values, size, refinements)  # cells with refinements, sizes against features
+    request = check_mesh_options(kind, parameters, size=size, order=order, cell=cell, structured=structured, refine=refine)
+    values, names, size, cell, refinements = request.values, request.names, request.size, request.cell, request.refinements
 
     # gmsh runs in a child process with time and memory limits: its meshing time cannot be
     # predicted for every shape, and OpenCASCADE can crash on a degenerate one.

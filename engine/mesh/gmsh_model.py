@@ -210,17 +210,11 @@ def read_msh(path: str | Path) -> Mesh:
     Only the file itself reaches gmsh (see the module doc). gmsh's reader can crash on a
     corrupt file: ``engine.mesh.io.read_mesh`` calls this in a child process.
     """
+    from engine.mesh.sniff import check_mesh_content
+
     path = Path(path)
-    with open(path, "rb") as fh:
-        head = fh.read(64).lstrip()
     # gmsh would try to interpret other content (even as a .geo script); refuse it first.
-    if not head.startswith((b"$MeshFormat", b"$NOD")):
-        raise MeshError(
-            "not a Gmsh mesh file",
-            source=path,
-            value=head[:20].decode("latin-1"),
-            expected="a file starting with '$MeshFormat'",
-        )
+    check_mesh_content(path, "gmsh")
     with private_copy_name(path) as private, gmsh_session() as gmsh:
         try:
             gmsh.merge(private)

@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from engine.case import parse_case
 from engine.errors import InputError, RunError
 from engine.problem import Problem
+from tests.engine.case.test_case import case_from
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,14 +40,7 @@ value = 1.0
 
 def case_doc(text: str = TRANSIENT, **edits) -> dict:
     """The case ``text`` with dotted keys set (``physics.time.step=1e-9``)."""
-    data = tomllib.loads(text)
-    for dotted, value in edits.items():
-        target = data
-        *parents, last = dotted.split(".")
-        for part in parents:
-            target = target.setdefault(part, {})
-        target[last] = value
-    return data
+    return case_from(text, **edits)
 
 
 def refused(doc: dict) -> InputError:

@@ -36,12 +36,14 @@ value = 0.0
 
 
 def case_from(text: str = MINIMAL, **edits) -> dict:
+    """The case ``text`` with dotted keys set (``physics.time.step=1e-9``; missing tables are
+    made), or deleted with ``_DELETE``."""
     data = tomllib.loads(text)
     for dotted, value in edits.items():
         target = data
         *parents, last = dotted.split(".")
         for part in parents:
-            target = target[int(part)] if part.isdigit() else target[part]
+            target = target[int(part)] if part.isdigit() else target.setdefault(part, {})
         if value is _DELETE:
             del target[last]
         else:
