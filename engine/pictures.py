@@ -85,6 +85,8 @@ def render_field(
     """
     import pyvista as pv
 
+    from engine.physics.units import unit_label
+
     _quiet_vtk()
     path = Path(path)
     component = component_names(field)[0] or None  # "magnitude" for a vector, None for a scalar
@@ -120,7 +122,7 @@ def render_field(
             clim=limits,
             cmap="viridis",
             show_edges=False,
-            scalar_bar_args={"title": label, "color": "black", "vertical": True, "position_x": 0.85, "position_y": 0.1, "height": 0.8},
+            scalar_bar_args={"title": unit_label(label, field.units), "color": "black", "vertical": True, "position_x": 0.85, "position_y": 0.1, "height": 0.8},
         )
         plotter.add_text(title, position="upper_left", font_size=12, color="black")
         if mesh.dim == 2:

@@ -18,6 +18,7 @@ from engine.case.schema import Case, FileField
 from engine.errors import CaseError, InputError, RegionError
 from engine.mesh.locate import locate_points
 from engine.mesh.mesh import CELL_TYPES, Mesh
+from engine.physics.registry import get_physics
 from engine.work import case_mesh_options, check_problem
 
 __all__ = ["CoefficientField", "Problem", "cell_centroids"]
@@ -220,20 +221,9 @@ def _check_regions(case: Case, mesh: Mesh) -> None:
 
 
 def _check_physics(case: Case, mesh: Mesh) -> None:
-    physics = case.physics
-    if physics.kind == "elasticity":
-        if physics.model == "3d" and mesh.dim != 3:
-            raise CaseError("3D elasticity needs a 3D mesh", field="physics.model", value=physics.model, expected=f"'plane_stress' or 'plane_strain' for this {mesh.dim}D mesh")
-        if physics.model != "3d" and mesh.dim != 2:
-            raise CaseError(f"{physics.model} needs a 2D mesh", field="physics.model", value=physics.model, expected=f"'3d' for this {mesh.dim}D mesh")
-        want = 3 if physics.model == "3d" else 2
-        if physics.body_force is not None and len(physics.body_force) != want:
-            raise CaseError("body force has the wrong number of components", field="physics.body_force", value=len(physics.body_force), expected=str(want))
-        for i, bc in enumerate(case.boundary):
-            if bc.type == "traction" and len(bc.vector) != want:
-                raise CaseError("traction has the wrong number of components", field=f"boundary[{i}].vector", value=len(bc.vector), expected=str(want))
-            if bc.type == "displacement" and want == 2 and bc.uz is not None:
-                raise CaseError("uz given for a 2D model", field=f"boundary[{i}].uz", expected="only ux and uy in 2D")
+    spec = get_physics(case.physics.kind)
+    if spec.check_mesh is not None:
+        spec.check_mesh(case, mesh)
     element = case.solver.classical.element
     kinds = {t.rstrip("0123456789") for t in mesh.domain_cells}
     if element.startswith("Q") and not kinds <= {"quad", "hexahedron"}:
@@ -243,18 +233,12 @@ def _check_physics(case: Case, mesh: Mesh) -> None:
 
 
 def check_determined(case: Case) -> None:
-    """Refuse a steady scalar problem that no condition fixes: with flux conditions alone u is
-    known only up to a constant and the finite-element matrix is singular. (A solver's check, not
-    a Problem's: a case being set up may lack its conditions for a while.)"""
-    physics = case.physics
-    if physics.kind in ("diffusion", "heat") and getattr(physics, "time", None) is None:
-        if not any(bc.type in ("dirichlet", "robin") for bc in case.boundary):
-            raise CaseError(
-                "no boundary condition fixes the solution of this steady problem (flux conditions alone leave it undetermined)",
-                field="boundary",
-                value=[bc.type for bc in case.boundary] or "none",
-                expected="at least one dirichlet (fixed value) or robin (convection) condition on some region",
-            )
+    """Refuse a case whose conditions leave the solution undetermined (its physics says when:
+    a steady scalar problem with flux conditions alone, say). A solver's check, not a Problem's:
+    a case being set up may lack its conditions for a while."""
+    spec = get_physics(case.physics.kind)
+    if spec.check_determined is not None:
+        spec.check_determined(case)
 
 
 def _check_probes(case: Case, mesh: Mesh) -> None:
@@ -288,35 +272,28 @@ def _check_probes(case: Case, mesh: Mesh) -> None:
         )
 
 
-# What each coefficient must satisfy everywhere, beyond being finite.
-_RANGES = {
-    "physics.k": ("positive", lambda v: v > 0),
-    "physics.rho": ("positive", lambda v: v > 0),
-    "physics.c": ("positive", lambda v: v > 0),
-    "physics.E": ("positive", lambda v: v > 0),
-    "physics.nu": ("in [0, 0.5)", lambda v: (v >= 0) & (v < 0.5)),
-}
-
-
 def _check_coefficient_values(case: Case, mesh: Mesh, coefficients: dict[str, CoefficientField]) -> None:
     """Evaluate every coefficient where it acts (at t = 0) and refuse what no solver can use:
-    NaN or infinite values (1/0, log(0)), a non-positive conductivity, a Poisson ratio out of range."""
+    NaN or infinite values (1/0, log(0)), and values the physics' checks refuse (a non-positive
+    conductivity, a Poisson ratio out of range)."""
+    checks = get_physics(case.physics.kind).checks
     for path, coef in coefficients.items():
         if path.startswith("boundary["):
             index = int(path[len("boundary[") : path.index("]")])
-            nodes = np.unique(np.concatenate([mesh.region_points(n) for n in case.boundary[index].regions]))
+            bc = case.boundary[index]
+            nodes = np.unique(np.concatenate([mesh.region_points(n) for n in bc.regions]))
             where = mesh.points[nodes]
+            key = f"{bc.type}.{path.rsplit('.', 1)[1]}"  # as the physics names it: "robin.h"
         else:
             where = mesh.points
+            key = path.removeprefix("physics.")
         with np.errstate(all="ignore"):
             values = np.asarray(coef.at_points(where, 0.0, finite=False), dtype=float)
         bad = ~np.isfinite(values)
         rule = "finite"
-        if not bad.any() and path in _RANGES:
-            rule, test = _RANGES[path]
+        if not bad.any() and key in checks:
+            rule, test = checks[key]
             bad = ~test(values)
-        if path.endswith(".h") and not bad.any():
-            rule, bad = "zero or positive", values < 0
         if bad.any():
             first = int(np.flatnonzero(bad)[0])
             raise CaseError(

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import tempfile
 from pathlib import Path
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
@@ -96,6 +97,32 @@ def _write_vtu_step(result: Result, step: int | None, path: Path) -> None:
     raw = meshio.Mesh(mesh.points3d, list(domain.items()), point_data=point_data, cell_data=cell_data)
     with atomic_path(path) as tmp:
         meshio.write(tmp, raw, file_format="vtu", binary=True)
+        _label_units(tmp, {name: f.units for name, f in result.fields.items() if f.units})
+
+
+_ARRAY_NAME = re.compile(rb'<DataArray [^>]*Name="([^"]*)"')
+
+
+def _label_units(path: Path, units: dict[str, str]) -> None:
+    """Give each field's array in the VTU meshio wrote its unit, as VTK's ``UNITS_LABEL``
+    information key (VTK and ParaView read it back; meshio can write no such key, and reads
+    past it). meshio writes every tag on a line of its own."""
+    if not units:
+        return
+    wanted = {name.encode("utf-8"): escape(unit).encode("utf-8") for name, unit in units.items()}
+    out, in_data, pending = [], False, None
+    for line in path.read_bytes().splitlines(keepends=True):
+        tag = line.strip()
+        if tag in (b"<PointData>", b"<CellData>", b"</PointData>", b"</CellData>"):
+            in_data = not tag.startswith(b"</")
+        elif in_data and tag.startswith(b"<DataArray "):
+            name = _ARRAY_NAME.match(tag)
+            pending = wanted.get(name.group(1)) if name else None
+        elif pending is not None and tag == b"</DataArray>":
+            out.append(b'<InformationKey name="UNITS_LABEL" location="vtkDataArray">' + pending + b"</InformationKey>\n")
+            pending = None
+        out.append(line)
+    path.write_bytes(b"".join(out))
 
 
 # -- HDF5 -----------------------------------------------------------------------------------

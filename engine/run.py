@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ from engine.atomic import StagedFolder, atomic_write_text, storage_problem, writ
 from engine.case.load import load_case
 from engine.case.schema import Case
 from engine.errors import InputError
+from engine.fields import Field
 from engine.mesh.mesh import Mesh
 from engine.problem import Problem
 from engine.result import Result
@@ -129,9 +130,7 @@ def _write_run(case: Case, results: dict[str, Result], comparison: Comparison | 
     if comparison is not None and "vtu" in case.output.formats:
         error = Result(problem_mesh, comparison.errors, results["surrogate"].provenance)
         files += write_vtu(error, staged.path("error.vtu"))[:1]
-    metrics = metrics_of(case, results)
-    if comparison is not None:
-        metrics["comparison"] = {"reference": "classical", "candidate": "surrogate", "fields": comparison.metrics}
+    metrics = metrics_of(case, results, comparison=comparison)
     if case.output.pictures:
         import importlib.util
 
@@ -198,9 +197,24 @@ def solve_case(
                 progress(None if fraction is None else (step + fraction) / len(names), f"{label}: {message}")
 
         answers[label] = _only_fields(each.solve(problem, progress=sub, cancel=cancel), case)
+        answers[label] = replace(answers[label], fields=_with_units(answers[label].fields, case))
     results = {label: answers[label] for label in names}
     comparison = compare(results["classical"], results["surrogate"]) if name == "both" else None
+    if comparison is not None:
+        comparison.errors = _with_units(comparison.errors, case)
     return results, comparison
+
+
+def _with_units(fields: dict[str, Field], case: Case) -> dict[str, Field]:
+    """The fields labelled with their units in the case's unit system (what the app and the
+    exported files show); a field the physics does not know keeps the units its solver gave."""
+    from engine.physics.units import in_system, unit_of
+
+    labelled = {}
+    for name, f in fields.items():
+        si = unit_of(case.physics.kind, name)
+        labelled[name] = replace(f, units=in_system(si, case.units)) if si else f
+    return labelled
 
 
 def _only_fields(result: Result, case: Case) -> Result:
@@ -214,8 +228,9 @@ def _only_fields(result: Result, case: Case) -> Result:
     return Result(result.mesh, {k: v for k, v in result.fields.items() if k in wanted}, result.provenance, result.probes)
 
 
-def metrics_of(case: Case, results: dict[str, Result]) -> dict[str, Any]:
-    """The ``metrics.json`` document: per solver, its cost, convergence and probe values."""
+def metrics_of(case: Case, results: dict[str, Result], *, comparison: Comparison | None = None) -> dict[str, Any]:
+    """The ``metrics.json`` document: per solver, its cost, convergence and probe values, and
+    the ``comparison``'s error norms when there is one (the app's metrics export writes the same)."""
     solvers = {}
     for name, result in results.items():
         prov = result.provenance
@@ -228,20 +243,25 @@ def metrics_of(case: Case, results: dict[str, Result]) -> dict[str, Any]:
             "model_id": prov.model_id,
             "details": prov.metrics,
             "fields": sorted(result.fields),
+            "units": {name: f.units for name, f in result.fields.items()},
             "probes": {
                 probe: {"point": list(reading.point), **{f: _plain(v) for f, v in reading.values.items()}}
                 for probe, reading in result.probes.items()
             },
             "times": None if result.times is None else result.times.tolist(),
         }
-    return {
+    metrics = {
         "format": "workbench-metrics",
         "format_version": METRICS_FORMAT_VERSION,
         "case": str(case.source) if case.source else None,
         "title": case.title,
         "physics": case.physics.kind,
+        "units": case.units,
         "solvers": solvers,
     }
+    if comparison is not None:
+        metrics["comparison"] = {"reference": "classical", "candidate": "surrogate", "fields": comparison.metrics}
+    return metrics
 
 
 def _plain(values: np.ndarray) -> Any:

@@ -52,6 +52,7 @@ import numpy as np
 
 from engine.errors import InputError
 from engine.limits import LIMITS
+from engine.physics.registry import get_physics
 
 if TYPE_CHECKING:  # engine.mesh.geometry imports this module; only the names are needed here
     from engine.case.schema import Case, TimeStepping
@@ -342,7 +343,7 @@ def check_problem(case: Case, mesh: Mesh) -> None:
     if time is None or time.adaptive:
         return  # an adaptive run counts as it goes (engine.solvers.fem.heat)
     limit = LIMITS["saved_values"]
-    components = 1 + mesh.dim  # temperature and heat flux
+    components = get_physics(case.physics.kind).values_per_point(mesh.dim)  # heat: temperature and heat flux
     got = saved_values(time_steps(time), time.save_every, mesh.n_points, components)
     if got > limit.value():
         per_step = mesh.n_points * components

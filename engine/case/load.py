@@ -8,7 +8,7 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import ValidationError
 
@@ -18,12 +18,9 @@ from engine.errors import CaseError, InputError
 
 __all__ = ["load_case", "parse_case", "save_case", "case_to_toml", "case_json_schema"]
 
-# Union branch and tag names pydantic puts into error locations; they mean nothing to a user.
-_LOC_NOISE = {
-    "float", "str", "int", "bool", "FileField", "list[float]", "list[str]",
-    "diffusion", "heat", "elasticity",
-    "dirichlet", "neumann", "robin", "displacement", "traction", "pressure",
-}  # fmt: skip
+# Union branch names pydantic puts into error locations; they mean nothing to a user (nor do
+# the physics kinds and boundary types it adds: ``_tags``).
+_LOC_NOISE = {"float", "str", "int", "bool", "FileField", "list[float]", "list[str]"}
 _COEFFICIENT_EXPECTED = "a number, an expression string such as '1 + x*y', or {file = ..., field = ...}"
 
 
@@ -102,13 +99,14 @@ def _load_v1(data: dict[str, Any], source: str | Path | None) -> Case:
 
 def _check_boundary_types(data: Mapping[str, Any], source: str | Path | None) -> None:
     """Refuse a condition the physics does not take before pydantic asks for its fields."""
-    from engine.case.schema import ALLOWED_BOUNDARIES
+    from engine.physics.registry import physics_specs
 
     physics, boundary = data.get("physics"), data.get("boundary")
     if not isinstance(physics, Mapping) or not isinstance(boundary, list):
         return
     kind = physics.get("kind")
-    allowed = ALLOWED_BOUNDARIES.get(kind) if isinstance(kind, str) else None
+    spec = physics_specs().get(kind) if isinstance(kind, str) else None
+    allowed = spec.boundary_types if spec is not None else None
     for i, bc in enumerate(boundary):
         if allowed and isinstance(bc, Mapping) and isinstance(bc.get("type"), str) and bc["type"] not in allowed:
             raise CaseError(
@@ -143,8 +141,9 @@ def _case_error(exc: ValidationError, data: Mapping[str, Any], source: str | Pat
     problems: dict[str, InputError] = {}
     # Unknown keys first: a misspelt key also makes the right one "missing", and the typo is the news.
     errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
+    noise = _LOC_NOISE | {tag for tags in _tags().values() for tag in tags}
     for err in errors:
-        loc = [part for part in err["loc"] if not (isinstance(part, str) and (part in _LOC_NOISE or "[" in part))]
+        loc = [part for part in err["loc"] if not (isinstance(part, str) and (part in noise or "[" in part))]
         field = _format_loc(loc)
         if field in problems and err["type"] not in ("missing", "extra_forbidden"):
             # A union (coefficient) reports one error per branch; say it once.
@@ -175,7 +174,9 @@ def _translate(err: Mapping[str, Any], field: str, data: Mapping[str, Any]) -> C
         )
     if kind == "union_tag_not_found":
         key = err["ctx"]["discriminator"].strip("'")
-        return CaseError(f"missing '{key}'", field=f"{field}.{key}" if field else key, expected=f"one of {_TAGS.get(key, 'the documented kinds')}")
+        tags = _tags().get(key)
+        expected = ", ".join(map(repr, tags)) if tags else "the documented kinds"
+        return CaseError(f"missing '{key}'", field=f"{field}.{key}" if field else key, expected=f"one of {expected}")
     if kind == "union_tag_invalid":
         key = err["ctx"]["discriminator"].strip("'")
         return CaseError(f"unknown {key}", field=f"{field}.{key}" if field else key, value=err["ctx"]["tag"], expected=f"one of {err['ctx']['expected_tags']}")
@@ -190,42 +191,56 @@ def _translate(err: Mapping[str, Any], field: str, data: Mapping[str, Any]) -> C
     return CaseError(message, field=field or None, value=value)
 
 
-_TAGS = {"kind": "'diffusion', 'heat', 'elasticity'", "type": "'dirichlet', 'neumann', 'robin', 'displacement', 'traction', 'pressure'"}
+def _tags() -> dict[str, list[str]]:
+    """The values of the case's union tags: every registered physics kind and boundary type."""
+    from engine.physics.base import tag_values
+    from engine.physics.registry import boundary_models, physics_models
+
+    return {
+        "kind": [tag for model in physics_models() for tag in tag_values(model, "kind")],
+        "type": [tag for model in boundary_models() for tag in tag_values(model, "type")],
+    }
 
 
 def _allowed_keys(loc: tuple[Any, ...], data: Mapping[str, Any]) -> list[str]:
     """The keys the table at ``loc`` takes, following the document to pick union branches."""
     from pydantic import BaseModel
 
-    from engine.case import schema
-
+    noise = _LOC_NOISE | {tag for tags in _tags().values() for tag in tags}
     model: Any = Case
     node: Any = data
     for part in loc:
         if isinstance(part, int):
             node = node[part] if isinstance(node, list) and part < len(node) else {}
             continue
-        if part in _LOC_NOISE or not (isinstance(model, type) and issubclass(model, BaseModel)):
+        if part in noise or not (isinstance(model, type) and issubclass(model, BaseModel)):
             continue
         node = node.get(part, {}) if isinstance(node, Mapping) else {}
-        annotation = model.model_fields[part].annotation if part in model.model_fields else None
-        model = _branch(annotation, node, schema)
+        info = model.model_fields.get(part)
+        # pydantic keeps a field's Annotated metadata apart; the registry's unions live there
+        annotation = None if info is None else Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        model = _branch(annotation, node)
     if isinstance(model, type) and issubclass(model, BaseModel):
         return list(model.model_fields)
     return []
 
 
-def _branch(annotation: Any, node: Any, schema: Any) -> Any:
+def _branch(annotation: Any, node: Any) -> Any:
     """The model class a table validates against (by its 'kind' or 'type' for unions)."""
     import typing
 
     from pydantic import BaseModel
 
+    from engine.case.schema import RegistryUnion
+
     candidates = []
     stack = [annotation]
     while stack:
         item = stack.pop()
-        if isinstance(item, type) and issubclass(item, BaseModel):
+        union = next((m for m in getattr(item, "__metadata__", ()) if isinstance(m, RegistryUnion)), None)
+        if union is not None:  # a union read from the physics registry
+            stack.extend(union.choices())
+        elif isinstance(item, type) and issubclass(item, BaseModel):
             candidates.append(item)
         else:
             stack.extend(typing.get_args(item))

@@ -2,25 +2,25 @@
 
 A case is written in TOML (see ``docs/case-format.md``); this module is its schema. Each part
 is a small pydantic model that refuses unknown keys, so a typo is an error rather than a
-silently ignored setting.
+silently ignored setting. The ``[physics]`` table and the ``[[boundary]]`` conditions take the
+models of the registered physics (``engine.physics``), built-in or plug-in alike.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PositiveInt,
-    PrivateAttr,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, GetCoreSchemaHandler, PositiveInt, PrivateAttr, field_validator, model_validator
+
+from engine.physics.base import WHOLE_REGION, BoundaryModel, PhysicsModel
+from engine.physics.registry import boundary_models, get_physics, physics_models
+from engine.physics.units import UnitSystem
+# Coefficient, FileField and TimeStepping are parts of a case too: importable from here as well.
+from engine.physics.values import Coefficient, FileField, FiniteFloat, FinitePositive, StrictModel, TimeStepping
 
 __all__ = [
     "CASE_VERSION",
@@ -29,22 +29,16 @@ __all__ = [
     "Geometry",
     "MeshOptions",
     "Refine",
-    "DiffusionPhysics",
-    "HeatPhysics",
+    "Physics",
+    "BoundaryCondition",
     "TimeStepping",
-    "ElasticityPhysics",
-    "Dirichlet",
-    "Neumann",
-    "Robin",
-    "Displacement",
-    "Traction",
-    "Pressure",
     "Probe",
     "SolverChoice",
     "ClassicalOptions",
     "SurrogateOptions",
     "Output",
     "Case",
+    "rebuild_case_schema",
 ]
 
 #: The case format version this code writes; ``engine.case.load`` reads every version listed
@@ -52,37 +46,8 @@ __all__ = [
 CASE_VERSION = 1
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
-
-
-class FileField(_Strict):
-    """A coefficient read from a field stored in a mesh file (point or cell data)."""
-
-    file: str = Field(description="Mesh file holding the field, relative to the case file.")
-    field: str = Field(description="Name of the point or cell array in that file.")
-
-
-def _no_bool(value: Any) -> Any:
-    # TOML's true/false would otherwise pass as 1.0/0.0.
-    if isinstance(value, bool):
-        raise ValueError("a boolean is not a coefficient; expected a number, an expression string or {file, field}")
-    return value
-
-
-#: A finite number. pydantic's float takes ``inf`` and ``nan`` (TOML writes them), which no mesh,
-#: probe or solver can use: a thickness of inf passed and failed later as a singular matrix.
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
-#: A finite number greater than 0 (``PositiveFloat`` takes ``inf``).
-FinitePositive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-
-#: A number, an expression in x, y, z, t and the case's parameters (``"1 + x*y"``), or a field
-#: read from a file (``{file = "k.vtu", field = "k"}``).
-Coefficient = Annotated[Union[float, str, FileField], BeforeValidator(_no_bool)]
-
-
 # -- geometry and mesh ----------------------------------------------------------------------
-class Geometry(_Strict):
+class Geometry(StrictModel):
     """Either a built-in parametric geometry (``kind``) or a mesh file (``file``)."""
 
     kind: str | None = Field(None, description="A built-in geometry; `workbench geometry list` shows them.")
@@ -98,7 +63,7 @@ class Geometry(_Strict):
         return self
 
 
-class Refine(_Strict):
+class Refine(StrictModel):
     """Local refinement near a boundary region or a point."""
 
     size: FinitePositive = Field(description="Element size at the target.")
@@ -113,7 +78,7 @@ class Refine(_Strict):
         return self
 
 
-class MeshOptions(_Strict):
+class MeshOptions(StrictModel):
     """How a built-in geometry is meshed (ignored for a mesh file, except ``order``)."""
 
     size: FinitePositive | None = Field(None, description="Global maximum element size; default: a 20th of the geometry.")
@@ -123,182 +88,46 @@ class MeshOptions(_Strict):
     refine: list[Refine] = Field(default_factory=list)
 
 
-# -- physics --------------------------------------------------------------------------------
-class DiffusionPhysics(_Strict):
-    """Scalar diffusion / Darcy flow: -div(k grad u) = f."""
+# -- physics and boundary conditions ----------------------------------------------------------
+@dataclass(frozen=True)
+class RegistryUnion:
+    """A union of models tagged by ``tag``, read from the physics registry whenever pydantic
+    builds the schema (``rebuild_case_schema`` builds it again when a physics is added)."""
 
-    coefficient_fields: ClassVar[tuple[str, ...]] = ("k", "f")
-    kind: Literal["diffusion"]
-    k: Coefficient = Field(1.0, description="Conductivity or permeability.")
-    f: Coefficient = Field(0.0, description="Source per unit volume.")
+    tag: str
+    choices: Callable[[], tuple[type, ...]]
 
-
-class TimeStepping(_Strict):
-    """Theta-scheme time integration."""
-
-    end: FinitePositive = Field(description="Final time.")
-    step: FinitePositive = Field(description="Time step (the first one, when adaptive).")
-    scheme: Literal["backward_euler", "crank_nicolson"] = "backward_euler"
-    adaptive: bool = False
-    tolerance: FinitePositive = Field(1e-3, description="Local error target for adaptive steps.")
-    save_every: PositiveInt = Field(1, description="Keep every n-th step in the result.")
-
-    @model_validator(mode="after")
-    def _step_fits(self) -> TimeStepping:
-        if self.step > self.end:
-            raise ValueError(f"step {self.step} is longer than end {self.end}; expected step <= end")
-        return self
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
+        return handler.generate_schema(Annotated[Union[self.choices()], Field(discriminator=self.tag)])
 
 
-class HeatPhysics(_Strict):
-    """Heat conduction: rho c du/dt - div(k grad u) = f; steady when ``time`` is absent."""
-
-    coefficient_fields: ClassVar[tuple[str, ...]] = ("k", "rho", "c", "f", "initial")
-    kind: Literal["heat"]
-    k: Coefficient = Field(1.0, description="Thermal conductivity.")
-    rho: Coefficient = Field(1.0, description="Density.")
-    c: Coefficient = Field(1.0, description="Specific heat capacity.")
-    f: Coefficient = Field(0.0, description="Heat source per unit volume.")
-    initial: Coefficient = Field(0.0, description="Initial temperature (transient only).")
-    time: TimeStepping | None = None
-
-
-class ElasticityPhysics(_Strict):
-    """Linear elasticity: plane stress, plane strain, or 3D."""
-
-    coefficient_fields: ClassVar[tuple[str, ...]] = ("E", "nu", "body_force")
-    kind: Literal["elasticity"]
-    E: Coefficient = Field(description="Young's modulus.")
-    nu: Coefficient = Field(description="Poisson's ratio, in [0, 0.5).")
-    model: Literal["plane_stress", "plane_strain", "3d"] = "plane_stress"
-    thickness: FinitePositive = Field(1.0, description="Out-of-plane thickness (plane stress/strain).")
-    body_force: list[Coefficient] | None = Field(None, min_length=2, max_length=3, description="Force per unit volume; none by default.")
-
-    @field_validator("nu")
-    @classmethod
-    def _nu_range(cls, value: Any) -> Any:
-        if isinstance(value, float) and not 0.0 <= value < 0.5:
-            raise ValueError(f"Poisson's ratio {value} is outside [0, 0.5)")
-        return value
-
-    @field_validator("E")
-    @classmethod
-    def _e_positive(cls, value: Any) -> Any:
-        if isinstance(value, float) and value <= 0:
-            raise ValueError(f"Young's modulus {value} is not positive")
-        return value
-
-
-Physics = Annotated[Union[DiffusionPhysics, HeatPhysics, ElasticityPhysics], Field(discriminator="kind")]
-
-
-# -- boundary conditions --------------------------------------------------------------------
-class _Boundary(_Strict):
-    coefficient_fields: ClassVar[tuple[str, ...]] = ()
-    region: str | list[str] = Field(description="Region name(s) of the mesh this condition applies to.")
-
-    @field_validator("region")
-    @classmethod
-    def _non_empty(cls, value: str | list[str]) -> str | list[str]:
-        names = [value] if isinstance(value, str) else value
-        if not names or any(not n.strip() for n in names):
-            raise ValueError("a region name is empty; expected one name or a list of names")
-        return value
-
-    @property
-    def regions(self) -> list[str]:
-        return [self.region] if isinstance(self.region, str) else list(self.region)
-
-
-class Dirichlet(_Boundary):
-    """Fixed value: u = value."""
-
-    coefficient_fields: ClassVar[tuple[str, ...]] = ("value",)
-    type: Literal["dirichlet"]
-    value: Coefficient
-
-
-class Neumann(_Boundary):
-    """Imposed normal flux: k du/dn = flux (positive into the domain)."""
-
-    coefficient_fields: ClassVar[tuple[str, ...]] = ("flux",)
-    type: Literal["neumann"]
-    flux: Coefficient = 0.0
-
-
-class Robin(_Boundary):
-    """Convection: -k du/dn = h (u - u_inf)."""
-
-    coefficient_fields: ClassVar[tuple[str, ...]] = ("h", "u_inf")
-    type: Literal["robin"]
-    h: Coefficient
-    u_inf: Coefficient = 0.0
-
-
-class Displacement(_Boundary):
-    """Prescribed displacement components; a component left out is free (symmetry planes)."""
-
-    coefficient_fields: ClassVar[tuple[str, ...]] = ("ux", "uy", "uz")
-    type: Literal["displacement"]
-    ux: Coefficient | None = None
-    uy: Coefficient | None = None
-    uz: Coefficient | None = None
-
-    @model_validator(mode="after")
-    def _some_component(self) -> Displacement:
-        if self.ux is None and self.uy is None and self.uz is None:
-            raise ValueError("give at least one of ux, uy, uz")
-        return self
-
-
-class Traction(_Boundary):
-    """Surface traction vector (force per unit area)."""
-
-    coefficient_fields: ClassVar[tuple[str, ...]] = ("vector",)
-    type: Literal["traction"]
-    vector: list[Coefficient] = Field(min_length=2, max_length=3)
-
-
-class Pressure(_Boundary):
-    """Normal pressure, pushing against the outward normal."""
-
-    coefficient_fields: ClassVar[tuple[str, ...]] = ("value",)
-    type: Literal["pressure"]
-    value: Coefficient
-
-
-BoundaryCondition = Annotated[
-    Union[Dirichlet, Neumann, Robin, Displacement, Traction, Pressure], Field(discriminator="type")
-]
-#: The boundary condition types each physics takes.
-ALLOWED_BOUNDARIES = {
-    "diffusion": ("dirichlet", "neumann", "robin"),
-    "heat": ("dirichlet", "neumann", "robin"),
-    "elasticity": ("displacement", "traction", "pressure"),
-}
+#: The [physics] table: one model per registered physics, by ``kind``.
+Physics = Annotated[PhysicsModel, RegistryUnion("kind", physics_models)]
+#: A [[boundary]] condition: every type some registered physics takes, by ``type``.
+BoundaryCondition = Annotated[BoundaryModel, RegistryUnion("type", boundary_models)]
 
 
 # -- probes, solver, output -----------------------------------------------------------------
-class Probe(_Strict):
+class Probe(StrictModel):
     """A named point whose interpolated field values go into the result and metrics."""
 
     name: str = Field(min_length=1)
     point: list[FiniteFloat] = Field(min_length=2, max_length=3)
 
 
-class ClassicalOptions(_Strict):
+class ClassicalOptions(StrictModel):
     element: Literal["P1", "P2", "Q1", "Q2"] = "P1"
     linear_solver: Literal["auto", "direct", "cg_amg", "gmres_amg"] = "auto"
     tolerance: FinitePositive = Field(1e-8, description="Relative residual for iterative solvers.")
     max_iterations: PositiveInt = 1000
 
 
-class SurrogateOptions(_Strict):
+class SurrogateOptions(StrictModel):
     model: str = Field(description="A model in the library (name) or a model folder.")
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
-class SolverChoice(_Strict):
+class SolverChoice(StrictModel):
     kind: Literal["classical", "surrogate", "both"] = Field("classical", description="What `workbench run` solves with by default.")
     classical: ClassicalOptions = Field(default_factory=ClassicalOptions)
     surrogate: SurrogateOptions | None = None
@@ -310,19 +139,21 @@ class SolverChoice(_Strict):
         return self
 
 
-class Output(_Strict):
+class Output(StrictModel):
     formats: list[Literal["vtu", "hdf5"]] = Field(default_factory=lambda: ["vtu", "hdf5"])
     fields: list[str] | None = Field(None, description="Fields to write; default all.")
     pictures: bool = Field(True, description="Off-screen PNG pictures in batch runs.")
 
 
 # -- the case -------------------------------------------------------------------------------
-class Case(_Strict):
+class Case(StrictModel):
     """A complete, validated case. Build it with ``engine.load_case`` or ``Case.model_validate``."""
 
     version: Literal[1] = Field(description="Case format version.")
     title: str = ""
     description: str = ""
+    units: UnitSystem = Field("SI", description="The unit system the case's numbers are in, for the labels of the app and the "
+                              "exported files (nothing is converted); see docs/case-format.md.")
     parameters: dict[str, float] = Field(default_factory=dict, description="Named constants usable in expressions.")
     geometry: Geometry
     mesh: MeshOptions = Field(default_factory=MeshOptions)
@@ -396,11 +227,12 @@ class Case(_Strict):
             )
         _check_one_condition_per_region(self)
         kind = self.physics.kind
+        allowed = get_physics(kind).boundary_types
         for i, bc in enumerate(self.boundary):
-            if bc.type not in ALLOWED_BOUNDARIES[kind]:
+            if bc.type not in allowed:
                 raise ValueError(
                     f"boundary[{i}] has type {bc.type!r}, which {kind} physics does not take; "
-                    f"expected one of {', '.join(ALLOWED_BOUNDARIES[kind])}"
+                    f"expected one of {', '.join(allowed)}"
                 )
         return self
 
@@ -425,22 +257,22 @@ class Case(_Strict):
 
 
 def _check_one_condition_per_region(case: Case) -> None:
-    """A region takes one scalar condition, and each displacement component is fixed once:
-    two would silently override each other."""
+    """What a condition claims on a region (the whole of it, or one displacement component) no
+    other condition claims there: two would silently override each other."""
     seen: dict[tuple[str, str], int] = {}
     for i, bc in enumerate(case.boundary):
-        if bc.type == "displacement":
-            keys = [f"u{a}" for a in "xyz" if getattr(bc, f"u{a}") is not None]
-        elif bc.type in ("traction", "pressure"):
-            continue  # loads add up
-        else:
-            keys = ["value"]
         for region in bc.regions:
-            for key in keys:
+            for key in bc.claims():
                 if (region, key) in seen:
                     j = seen[(region, key)]
-                    what = f"fix {key}" if bc.type == "displacement" else "set a condition"
+                    what = "set a condition" if key == WHOLE_REGION else f"fix {key}"
                     raise ValueError(
                         f"boundary[{j}] and boundary[{i}] both {what} on region {region!r}; expected one condition per region"
                     )
                 seen[(region, key)] = i
+
+
+def rebuild_case_schema() -> None:
+    """Build the Case's pydantic schema again from the physics registry (which calls this when
+    a physics is registered after the Case was built)."""
+    Case.model_rebuild(force=True)

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from engine.errors import RunError
+from engine.errors import InputError, RunError
 from engine.problem import Problem
 from engine.result import Provenance, Result
 from engine.solver import ProgressCallback, check_cancelled, report
@@ -39,15 +39,20 @@ class ClassicalSolver:
         from engine.solvers.fem.discretize import Discretization
         from engine.solvers.fem.linear import LinearSolver
 
+        from engine.physics.registry import get_physics
         from engine.problem import check_determined
 
         started = time.perf_counter()
+        spec = get_physics(problem.case.physics.kind)
+        run = spec.classical_entry()
+        if run is None:
+            raise InputError(f"the classical solver cannot answer {spec.kind} problems", field="physics.kind", value=spec.kind,
+                             expected="a physics with a finite-element assembly, or another solver")
         check_determined(problem.case)
         options = problem.case.solver.classical.model_copy(update=self.overrides)
-        physics = problem.case.physics
         check_cancelled(cancel)
         report(progress, 0.0, f"discretising with {options.element} elements")
-        components = problem.mesh.dim if physics.kind == "elasticity" else 1
+        components = problem.mesh.dim if spec.unknown == "vector" else 1
         disc = Discretization(problem.mesh, options.element, components=components)
         linear = LinearSolver(method=options.linear_solver, tolerance=options.tolerance, max_iterations=options.max_iterations, symmetric=True)
         report(progress, 0.05, f"{disc.n_dofs} unknowns; assembling and solving")
@@ -55,12 +60,6 @@ class ClassicalSolver:
         def sub_progress(fraction, message):
             report(progress, None if fraction is None else 0.05 + 0.9 * fraction, message)
 
-        if physics.kind == "diffusion":
-            from engine.solvers.fem.diffusion import solve_diffusion as run
-        elif physics.kind == "heat":
-            from engine.solvers.fem.heat import solve_heat as run
-        else:
-            from engine.solvers.fem.elasticity import solve_elasticity as run
         solution = run(problem, disc, linear, progress=sub_progress, cancel=cancel)
         if solution.times is None and not all(info.converged for info in solution.linear):
             worst = max(info.residual for info in solution.linear)

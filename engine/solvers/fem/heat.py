@@ -16,6 +16,7 @@ from skfem import asm
 
 from engine.errors import RunError
 from engine.limits import LIMITS
+from engine.physics.heat import HEAT
 from engine.problem import Problem
 from engine.solver import check_cancelled, report
 from engine.solvers.fem.common import FemSolution, NodalField, at_quadrature, solve_with_dirichlet
@@ -34,7 +35,7 @@ def solve_heat(problem: Problem, disc: Discretization, linear, *, progress=None,
     if physics.time is None:
         system = assemble_scalar(problem, disc)
         T, info = solve_with_dirichlet(system.K, system.F, system.fixed, system.values, linear, progress=progress, cancel=cancel)
-        fields = {"T": NodalField(T, units="temperature"), "heat_flux": NodalField(flux(problem, disc, T), components)}
+        fields = {"T": NodalField(T), "heat_flux": NodalField(flux(problem, disc, T), components)}
         return FemSolution(disc, fields, linear=[info])
     return _transient(problem, disc, linear, progress, cancel)
 
@@ -80,7 +81,7 @@ def _transient(problem: Problem, disc: Discretization, linear, progress, cancel)
     # steps as it goes, so it is held to the same limits here.
     max_steps = LIMITS["time_steps"].value()
     max_saved = LIMITS["saved_values"].value()
-    per_step = problem.mesh.n_points * (1 + disc.dim)  # temperature and heat flux, as engine.work counts them
+    per_step = problem.mesh.n_points * HEAT.values_per_point(disc.dim)  # temperature and heat flux, as engine.work counts them
     T = coef("physics.initial").at_points(disc.dof_locations(np.arange(basis.N)), 0.0)
     t, dt = 0.0, time.step
     saved_t, saved_T, infos = [0.0], [T.copy()], []
@@ -129,7 +130,7 @@ def _transient(problem: Problem, disc: Discretization, linear, progress, cancel)
     T_series = np.array(saved_T)
     q_series = np.array([flux(problem, disc, Ts, t=ts) for Ts, ts in zip(T_series, times)])
     fields = {
-        "T": NodalField(T_series, units="temperature"),
+        "T": NodalField(T_series),
         "heat_flux": NodalField(q_series, ("x", "y", "z")[: disc.dim]),
     }
     extra = {"time_steps": n_steps, "rejected_steps": rejected, "scheme": time.scheme, "adaptive": time.adaptive}
