@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["resources_dir", "resource_path"]
+__all__ = ["resources_dir", "resource_path", "docs_dir"]
 
 
 def resources_dir() -> Path:
@@ -24,3 +24,11 @@ def resource_path(relative: str) -> Path:
     if not path.exists():
         raise FileNotFoundError(f"resource {relative!r} not found under {resources_dir()}")
     return path
+
+
+def docs_dir() -> Path:
+    """The ``docs/`` folder (the user guide the app's Help menu shows), beside ``resources/``.
+
+    The installer ships it in the same place relative to ``engine`` as the source tree does.
+    """
+    return Path(__file__).resolve().parent.parent / "docs"

@@ -30,7 +30,11 @@ def check_resources() -> dict:
     examples = sorted(p.name for p in (root / "examples").glob("*.toml"))
     assert examples, f"no example cases under {root}"
     assert _inside_bundle(root), f"resources found outside the bundle: {root}"
-    return {"resources": str(root), "examples": len(examples)}
+    from engine.resources import docs_dir
+
+    guide = sorted(p.name for p in docs_dir().glob("*.md"))  # the app's Help menu shows these
+    assert "case-format.md" in guide and _inside_bundle(docs_dir()), f"the user guide is missing from the bundle: {docs_dir()}"
+    return {"resources": str(root), "examples": len(examples), "docs": len(guide)}
 
 
 def check_gmsh() -> dict:

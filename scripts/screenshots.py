@@ -2,8 +2,11 @@
 
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshots.py [OUT_DIR]
 
-Writes compare.png (the Darcy example, classical | surrogate | error), case.png (the case
-panel), result.png (Kirsch's plate, von Mises stress on the warped part) and training.png.
+Writes compare.png (the Darcy example, classical | surrogate | error), probing.png (a pinned
+probe and the readout under the cursor), colour-map-controls.png (the colour popup over a log
+scale with contour lines), case.png (the case panel), result.png (Kirsch's plate, von Mises stress on the warped part), probe-vs-time.png
+(NAFEMS T3, the probe's temperature over time, marked at the time shown), units.png (the heat
+plate in degrees Celsius: units in the forms, tables, colour bar and plots) and training.png.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from workbench.gui.main_window import MainWindow
 
 
 def wait(window: MainWindow, app) -> str:
-    """Run the event loop until the window's job ends; its outcome."""
-    if window.job is None:
+    """Run the event loop until the window's job (a mesh, a solve or a training) ends; its outcome."""
+    if window.job is None and window.training_job is None:
         return "none"
     outcome = {}
     loop = QtCore.QEventLoop()
@@ -45,6 +48,41 @@ def settle(ms: int = 300) -> None:
     loop.exec()
 
 
+def _display(view, point, pane: int) -> tuple[float, float]:
+    """Where a world point lands in a view's pane, in VTK's display pixels."""
+    renderer = view.plotter.renderers[pane]
+    renderer.SetWorldPoint(*point, 1.0)
+    renderer.WorldToDisplay()
+    return renderer.GetDisplayPoint()[:2]
+
+
+def probing_and_colours(window: MainWindow, out: Path) -> None:
+    """probing.png: a probe pinned in the compare view and the readout of a point; then
+    colour-map-controls.png: the colour popup over a log scale with contour lines."""
+    from PySide6 import QtWidgets
+
+    from engine.visual import ColourSettings
+
+    view = window.compare_view
+    view.plotter.render()
+    view.pin_at(*_display(view, (0.5, 0.5, 0.0), 1))
+    view.read_at(*_display(view, (0.3, 0.7, 0.0), 0))
+    settle()
+    view.grab().save(str(out / "probing.png"))
+    print("wrote", out / "probing.png")
+    view.clear_probes()
+    top = float(window.session.results["classical"].fields["u"].values.max())
+    view.set_colours(ColourSettings(range_mode="fixed", fixed=(top / 100, top), log=True, contours=True, levels=6))
+    menu = view.colour_button.menu()  # a popup is a window of its own: the picture is taken off the screen
+    menu.popup(view.colour_button.mapToGlobal(QtCore.QPoint(view.colour_button.width() - menu.sizeHint().width(), view.colour_button.height())))
+    settle(500)
+    screen = QtWidgets.QApplication.primaryScreen().grabWindow(0)
+    screen.copy(QtCore.QRect(view.mapToGlobal(QtCore.QPoint(0, 0)), view.size())).save(str(out / "colour-map-controls.png"))
+    print("wrote", out / "colour-map-controls.png")
+    menu.hide()
+    view.set_colours(ColourSettings())
+
+
 def main(out: Path) -> int:
     out.mkdir(parents=True, exist_ok=True)
     app = application()
@@ -59,6 +97,7 @@ def main(out: Path) -> int:
         print(f"the Darcy run failed: {window.last_error}", file=sys.stderr)
         return 1
     print("wrote", window.screenshot(out / "compare.png"))
+    probing_and_colours(window, out)
     window.setup_tabs.setCurrentWidget(window.case_panel)
     window.case_panel.select_region("left")
     settle()
@@ -72,6 +111,21 @@ def main(out: Path) -> int:
     window.setup_tabs.setCurrentWidget(window.mesh_panel)
     settle()
     print("wrote", window.screenshot(out / "result.png"))
+    window.open_case(resource_path("examples/nafems_t3.toml"))
+    wait(window, app)
+    window.run("classical")
+    wait(window, app)
+    window.result_view.step_slider.setValue(40)  # t = 20 s: the marker stands there
+    window.resizeDocks([window.metrics_dock, window.plots_dock], [280, 600], QtCore.Qt.Orientation.Vertical)
+    settle()
+    print("wrote", window.screenshot(out / "probe-vs-time.png"))
+    window.reset_layout()
+    window.open_case(resource_path("examples/heat_plate_with_hole.toml"))  # units = "SI-degC"
+    wait(window, app)
+    window.run("classical")
+    wait(window, app)
+    settle()
+    print("wrote", window.screenshot(out / "units.png"))
     window.open_training()
     dialog = window.training_dialog
     dialog.samples.setValue(48)

@@ -18,7 +18,7 @@ from scipy.spatial import cKDTree
 
 from engine.mesh.mesh import CELL_TYPES, Mesh
 
-__all__ = ["locate_points", "interpolate_at_points"]
+__all__ = ["locate_points", "interpolate_at_points", "cell_nodes", "weights_in_cell"]
 
 # Corner-node simplices that tile each cell (second-order cells use their corners: a point
 # near a curved edge is judged against the straight one).
@@ -65,6 +65,40 @@ def interpolate_at_points(mesh: Mesh, values: np.ndarray, points: np.ndarray, *,
     inside = cells >= 0
     out[inside] = np.einsum("ij,ij...->i...", lam[inside], values[corners[inside]])
     return out
+
+
+def cell_nodes(mesh: Mesh, cell: int) -> tuple[str, np.ndarray]:
+    """The type and the nodes of domain cell ``cell`` (in ``Mesh.domain_cells`` order)."""
+    offset = 0
+    for ctype, conn in mesh.domain_cells.items():
+        if 0 <= cell - offset < len(conn):
+            return ctype, conn[cell - offset]
+        offset += len(conn)
+    raise IndexError(f"no domain cell {cell} in a mesh of {mesh.n_cells} cells")
+
+
+def weights_in_cell(mesh: Mesh, cell: int, point: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The corner nodes and linear weights that :func:`interpolate_at_points` gives ``point``
+    once it is known to lie in domain cell ``cell``: no search, so cheap enough for every move of
+    a cursor. A point just outside the cell (picked on a curved face) gets the weights of the
+    nearest point of the cell's best simplex.
+
+    Examples
+    --------
+    >>> from engine.mesh.geometry import build_mesh
+    >>> square = build_mesh("unit_square", size=0.25)
+    >>> cell = int(locate_points(square, [[0.3, 0.4]])[0])
+    >>> nodes, weights = weights_in_cell(square, cell, [0.3, 0.4])
+    >>> round(float(weights @ square.points[nodes].sum(axis=1)), 12)   # x + y there
+    0.7
+    """
+    ctype, nodes = cell_nodes(mesh, cell)
+    simplices = nodes[np.asarray(_SPLIT[ctype.rstrip("0123456789")])]
+    point = np.asarray(point, dtype=float)[: mesh.gdim]
+    lam = _barycentric(mesh.points[simplices], np.repeat(point[None, :], len(simplices), axis=0))
+    best = int(np.argmax(lam.min(axis=1)))
+    weights = np.clip(lam[best], 0.0, None)
+    return simplices[best], weights / weights.sum()
 
 
 def _locate(mesh: Mesh, points: np.ndarray, *, tolerance: float = 1e-9, candidates: int = 24) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

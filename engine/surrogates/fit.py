@@ -71,6 +71,7 @@ def train_surrogate(
     val_fraction: float = 0.1,
     time_budget: float | None = None,
     seed: int = 0,
+    num_threads: int | None = None,
     progress: ProgressCallback | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
     cancel: threading.Event | None = None,
@@ -90,6 +91,9 @@ def train_surrogate(
     epochs, batch_size, learning_rate, val_fraction, time_budget, seed
         Passed to the :class:`~engine.surrogates.training.Trainer`; the validation split is
         also what the card's ``validation_relative_l2`` is measured on.
+    num_threads
+        Torch CPU threads while training (the Trainer's; restored afterwards); None leaves
+        torch's setting.
     progress, cancel
         As everywhere in the engine; a cancelled training saves nothing.
     on_epoch
@@ -127,6 +131,7 @@ def train_surrogate(
         learning_rate=learning_rate,
         val_fraction=0.0,
         seed=seed,
+        num_threads=num_threads,
         time_budget=time_budget,
         progress=progress,
         on_epoch=on_epoch,

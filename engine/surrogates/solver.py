@@ -75,9 +75,11 @@ def _boundary_nodes(mesh) -> set[int]:
         n = 4 if ctype.startswith("quad") else 3
         for i in range(n):
             edges.append(np.sort(conn[:, [i, (i + 1) % n]], axis=1))
-    edges = np.concatenate(edges)
-    unique, counts = np.unique(edges, axis=0, return_counts=True)
-    return set(np.unique(unique[counts == 1]).tolist())
+    edges = np.concatenate(edges).astype(np.int64)
+    # One int64 key per edge: sorting rows (axis=0) takes seconds on a big mesh, in the GUI thread.
+    keys, counts = np.unique(edges[:, 0] * mesh.n_points + edges[:, 1], return_counts=True)
+    once = keys[counts == 1]
+    return set(np.unique(np.concatenate([once // mesh.n_points, once % mesh.n_points])).tolist())
 
 
 class SurrogateSolver:

@@ -19,7 +19,7 @@ from PySide6 import QtCore, QtGui
 
 from engine.case.load import parse_case
 from engine.case.schema import Case
-from engine.errors import WorkbenchError
+from engine.errors import InputError, WorkbenchError
 
 from workbench.gui.session import Session
 
@@ -85,7 +85,7 @@ class CaseEditor(QtCore.QObject):
 
                 Problem.from_case(case, mesh=mesh)
         except WorkbenchError as err:
-            message = str(err)
+            message = self._message(err)
             self.refused.emit(message)
             return message
         except (KeyError, IndexError, TypeError, ValueError) as err:
@@ -95,6 +95,13 @@ class CaseEditor(QtCore.QObject):
         if after != self.data:
             self.undo_stack.push(_Step(self, copy.deepcopy(self.data), after, description))
         return None
+
+    def _message(self, err: WorkbenchError) -> str:
+        """Why an edit was refused: the field and what it expects; the path of the case being
+        edited goes without saying (it would fill the panel's message line)."""
+        if isinstance(err, InputError) and err.source is not None and self.source is not None and Path(err.source) == Path(self.source):
+            err = err.replace(source=None)
+        return str(err)
 
     def _apply(self, data: dict[str, Any]) -> None:
         self.data = copy.deepcopy(data)

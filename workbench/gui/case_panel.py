@@ -2,45 +2,33 @@
 
 Every field is validated as it is typed (numbers and expressions through the engine's parser)
 and committed through the CaseEditor, which validates the whole case again; a refused value
-stays visible in red with the engine's message beneath, and the case keeps its last valid value.
+stays in its field, marked, for correction, the engine's message (naming the field and what it
+expects) shows in the status line pinned below the form, and the case keeps its last valid value.
+The Solver box says which of the library's surrogates can answer the case, and what would help
+when none can. Checking that on a big mesh takes a while: the mesh job does it on its worker
+(``CasePanel.prepare``) and offers the panel the outcome.
 """
 
 from __future__ import annotations
 
 import math
 import typing
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from engine.case.schema import ALLOWED_BOUNDARIES, Case, DiffusionPhysics, ElasticityPhysics, HeatPhysics, TimeStepping
+from engine.case.schema import Case, ClassicalOptions, TimeStepping
 from engine.errors import WorkbenchError
 from engine.expressions import parse_expression
 from engine.mesh.mesh import Mesh
+from engine.physics.registry import boundary_model, get_physics, physics_kinds
+from engine.physics.units import LENGTH, UNIT_SYSTEMS, in_system, unit_label, unit_of
 
 from workbench.gui.case_editor import CaseEditor
-from workbench.gui.forms import WheelGuard
+from workbench.gui.forms import CheckedEdit, NumberEdit, StatusLine, WheelGuard
 
-__all__ = ["CasePanel", "CoefficientEdit", "coefficient_text", "parse_coefficient"]
-
-PHYSICS = {"diffusion": DiffusionPhysics, "heat": HeatPhysics, "elasticity": ElasticityPhysics}
-#: What a new physics of each kind starts with (elasticity has no defaults for E and nu).
-PHYSICS_START = {
-    "diffusion": {"kind": "diffusion", "k": 1.0, "f": 1.0},
-    "heat": {"kind": "heat", "k": 1.0, "f": 0.0},
-    "elasticity": {"kind": "elasticity", "E": 210e9, "nu": 0.3, "model": "plane_stress"},
-}
-#: The values of each boundary condition type, with what a new one starts with.
-BOUNDARY_FIELDS: dict[str, dict[str, Any]] = {
-    "dirichlet": {"value": 0.0},
-    "neumann": {"flux": 0.0},
-    "robin": {"h": 1.0, "u_inf": 0.0},
-    "displacement": {"ux": 0.0, "uy": 0.0, "uz": None},
-    "traction": {"vector": [0.0, 0.0]},
-    "pressure": {"value": 0.0},
-}
-_OK_STYLE = ""
-_BAD_STYLE = "QLineEdit { background: #fde2e1; }"
+__all__ = ["CasePanel", "CoefficientEdit", "ModelsToCheck", "PreparedCase", "coefficient_text", "parse_coefficient"]
 
 
 def coefficient_text(value: Any) -> str:
@@ -75,58 +63,57 @@ def parse_coefficient(text: str, parameters: dict[str, float], *, optional: bool
     return number
 
 
-class CoefficientEdit(QtWidgets.QLineEdit):
+class CoefficientEdit(CheckedEdit):
     """A line edit for a number or an expression, checked on every keystroke."""
 
-    committed = QtCore.Signal(object)
-    rejected = QtCore.Signal(str)  # what was typed could not be used; the field shows the value in use again
-
-    def __init__(self, parameters: typing.Callable[[], dict[str, float]], *, optional: bool = False, parent=None) -> None:
-        super().__init__(parent)
-        self._parameters = parameters
-        self._optional = optional
+    def __init__(self, parameters: typing.Callable[[], dict[str, float]], *, optional: bool = False, label: str = "", parent=None) -> None:
+        super().__init__(lambda text: parse_coefficient(text, parameters(), optional=optional), coefficient_text, label=label,
+                         hint="a number, or an expression such as 1 + x*y, where(x > 0.5, 12, 3), sin(pi*x)", parent=parent)
         self.setPlaceholderText("free" if optional else "number or expression in x, y, z, t")
-        self.textEdited.connect(self._check)
-        self.editingFinished.connect(self._commit)
-        self.error = ""
-        self._in_use: Any = None
 
     def set_value(self, value: Any) -> None:
-        self._in_use = value
-        self.blockSignals(True)
-        self.setText(coefficient_text(value))
-        self.setCursorPosition(0)
+        super().set_value(value)
         self.setReadOnly(isinstance(value, dict))  # a field read from a file: edit the case file
-        self.blockSignals(False)
-        self._mark("")
 
-    def _mark(self, error: str) -> None:
-        self.error = error
-        self.setStyleSheet(_BAD_STYLE if error else _OK_STYLE)
-        self.setToolTip(error or "a number, or an expression such as 1 + x*y, where(x > 0.5, 12, 3), sin(pi*x)")
 
-    def value(self) -> Any:
-        return parse_coefficient(self.text(), self._parameters(), optional=self._optional)
+@dataclass(frozen=True, eq=False)
+class ModelsToCheck:
+    """The library's models as the Case panel lists them, for a worker to check a case against."""
 
-    def _check(self, *_: Any) -> bool:
-        try:
-            self.value()
-        except (WorkbenchError, ValueError) as err:
-            self._mark(str(err))
-            return False
-        self._mark("")
-        return True
+    cards: dict[str, Any]  # model name -> its card as the panel read it, or None (not read yet)
+    reading: int  # which reading of the library these are (the panel reads it again on request)
 
-    def _commit(self) -> None:
-        if self.isReadOnly() or not self.isModified():
-            return
-        self.setModified(False)
-        if self._check():
-            self.committed.emit(self.value())
-        else:
-            why = self.error
-            self.set_value(self._in_use)
-            self.rejected.emit(f"{why}; kept {coefficient_text(self._in_use) or 'no value'}")
+
+@dataclass(frozen=True, eq=False)
+class PreparedCase:
+    """What the Case panel works out of ``case`` on ``mesh``, by ``CasePanel.prepare``."""
+
+    case: Case
+    mesh: Mesh
+    problem: Any  # the case bound to the mesh (engine.problem.Problem), or None: it does not fit
+    answers: dict[str, list[str]] | None  # model -> why it cannot answer (empty: it can); None without a problem
+    cards: dict[str, Any]  # the cards read for it
+    reading: int
+
+
+def _bind(case: Case, mesh: Mesh):
+    """``case`` bound to ``mesh`` (its probes located, its coefficients checked), or None when it does not fit."""
+    from engine.problem import Problem
+
+    try:
+        return Problem.from_case(case, mesh=mesh)
+    except WorkbenchError:
+        return None
+
+
+def _why_not(problem, card_of: typing.Callable[[str], Any], model: str) -> list[str]:
+    """Why ``model`` (its card from ``card_of``) cannot answer ``problem``: empty when it can."""
+    from engine.surrogates.solver import check_compatible
+
+    try:
+        return check_compatible(problem, card_of(model))
+    except WorkbenchError as err:  # e.g. an unreadable card
+        return [str(err)]
 
 
 def _literal_choices(annotation: Any) -> list[str] | None:
@@ -140,6 +127,7 @@ class CasePanel(QtWidgets.QScrollArea):
 
     modelSelected = QtCore.Signal(str)
     compatibilityChanged = QtCore.Signal(list)  # why the chosen surrogate cannot answer the case (empty: it can)
+    surrogateStatusChanged = QtCore.Signal()  # surrogate_status() or compare_hint() says something else now
 
     def __init__(self, editor: CaseEditor, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -147,6 +135,10 @@ class CasePanel(QtWidgets.QScrollArea):
         self.mesh: Mesh | None = None
         #: why the chosen surrogate cannot answer the case, once the case is meshed
         self.incompatible: list[str] = []
+        self._cards: dict[str, Any] = {}  # model name -> card, as read from the library
+        self._reading = 0  # counts the readings of the library: what a worker checked against
+        self._bound: tuple[Case, Mesh, Any] | None = None  # a case, a mesh, and the case bound to it (None: it does not fit)
+        self._answered: tuple[Any, dict[str, list[str]]] | None = None  # a problem and what the models say to it
         self.setWidgetResizable(True)
         body = QtWidgets.QWidget()
         self.setWidget(body)
@@ -155,10 +147,11 @@ class CasePanel(QtWidgets.QScrollArea):
         self.title_edit.setPlaceholderText("case title")
         self.title_edit.editingFinished.connect(lambda: self._edit("title", lambda d: d.__setitem__("title", self.title_edit.text())))
         self.layout_.addWidget(self.title_edit)
-        self.message = QtWidgets.QLabel("")
-        self.message.setWordWrap(True)
-        self.message.setStyleSheet("color: #b3261e;")
-        self.layout_.addWidget(self.message)
+        # Pinned below the scrolled form, in space kept for it: seen wherever the form is
+        # scrolled to, and its coming and going moves no field.
+        self.message = StatusLine(parent=self)
+        self.message.setObjectName("case.message")
+        self.setViewportMargins(0, 0, 0, self.message.height())
 
         self.physics_box = QtWidgets.QGroupBox("Physics")
         self.physics_form = QtWidgets.QFormLayout(self.physics_box)
@@ -190,24 +183,49 @@ class CasePanel(QtWidgets.QScrollArea):
     def parameters(self) -> dict[str, float]:
         return dict(self.data.get("parameters", {}))
 
-    def _edit(self, description: str, change) -> bool:
-        """Apply an edit; when refused, show the form's values in use again (and the reason)."""
+    def _unit(self, key: str) -> str:
+        """The unit of a physics key (``"k"``, ``"time.step"``, ``"robin.h"``) in the case's unit system."""
+        case = self.editor.case
+        return unit_of(case.physics.kind, key, system=case.units) if case is not None else ""
+
+    def _edit(self, description: str, change, source: CheckedEdit | None = None) -> bool:
+        """Apply an edit; when refused, show the form's values in use again and the reason,
+        except in ``source``, the field it was typed in, which keeps the text for correction."""
         error = self.editor.edit(description, change)
         if error is None:
-            self.message.setText("")
+            self.message.clear()
         else:
+            if source is not None:
+                source.refuse(error)
+                self.message.show_message(f"Not applied: {error}; kept {source.in_use_text()}")
             QtCore.QTimer.singleShot(0, lambda: self.refresh(self.editor.case))  # not while the editor emits
         return error is None
 
-    def _connect_coefficient(self, edit: CoefficientEdit) -> CoefficientEdit:
-        edit.rejected.connect(lambda why: self.message.setText(f"Not applied: {why}"))
+    def _connect_checked(self, edit: CheckedEdit) -> CheckedEdit:
+        edit.rejected.connect(lambda why: self.message.show_message(f"Not applied: {why}"))
         return edit
 
     def clear_message(self) -> None:
-        self.message.setText("")
+        """A new document: no old message, nothing typed for the old one."""
+        self.message.clear()
+        for edit in self.findChildren(CheckedEdit):
+            edit.show_in_use()
 
     def _show_refusal(self, message: str) -> None:
-        self.message.setText(f"Not applied: {message}")
+        self.message.show_message(f"Not applied: {message}")
+
+    def _place_message(self) -> None:
+        viewport = self.viewport().geometry()
+        self.message.setGeometry(viewport.left(), viewport.bottom() + 1, viewport.width(), self.message.height())
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._place_message()
+
+    def viewportEvent(self, event: QtCore.QEvent) -> bool:
+        if event.type() == QtCore.QEvent.Type.Resize:  # a scroll bar came or went
+            self._place_message()
+        return super().viewportEvent(event)
 
     @staticmethod
     def _clear(layout: QtWidgets.QLayout) -> None:
@@ -230,6 +248,38 @@ class CasePanel(QtWidgets.QScrollArea):
         self._refresh_solver()
         self.wheel_guard.guard(self.widget())
 
+    @staticmethod
+    def prepare(case: Case, mesh: Mesh, models: ModelsToCheck) -> PreparedCase:
+        """What the panel shows of ``case`` on ``mesh``: the case bound to it and which of
+        ``models`` can answer it (slow for a big mesh; no Qt, so any thread may)."""
+        from engine.surrogates.library import load_card
+
+        cards = {model: card for model, card in models.cards.items() if card is not None}
+
+        def card_of(model: str):
+            if model not in cards:
+                cards[model] = load_card(model)
+            return cards[model]
+
+        problem = _bind(case, mesh)
+        answers = None if problem is None else {model: _why_not(problem, card_of, model) for model in models.cards}
+        return PreparedCase(case, mesh, problem, answers, cards, models.reading)
+
+    def models_to_check(self) -> ModelsToCheck:
+        """The models that ``prepare`` checks a case against, as the panel lists them now."""
+        return ModelsToCheck({model: self._cards.get(model) for model in self._models()}, self._reading)
+
+    def offer(self, prepared: PreparedCase) -> None:
+        """Use ``prepared`` (worked out on a worker) when its case and mesh are the panel's,
+        instead of working it out here; nothing, if the library was read again since."""
+        if prepared.reading != self._reading:
+            return
+        for model, card in prepared.cards.items():
+            self._cards.setdefault(model, card)
+        self._bound = (prepared.case, prepared.mesh, prepared.problem)
+        if prepared.problem is not None:
+            self._answered = (prepared.problem, prepared.answers)
+
     def _mesh_changed(self, mesh: Mesh | None) -> None:
         self.mesh = mesh
         self._refresh_boundary()
@@ -238,19 +288,29 @@ class CasePanel(QtWidgets.QScrollArea):
     # -- physics --
     def _refresh_physics(self, case: Case) -> None:
         physics = self.data.get("physics", {})
-        shape = (case.physics.kind, physics.get("time") is not None, repr(physics.get("body_force")))  # body force: rebuilt on change
+        # body force: rebuilt on change; units: every label changes
+        shape = (case.physics.kind, physics.get("time") is not None, repr(physics.get("body_force")), case.units)
         if shape == getattr(self, "_physics_shape", None):
             self._update_physics(physics)  # same fields: keep the widgets (and the keyboard focus)
             return
         self._physics_shape = shape
         self._clear(self.physics_form)
         kind_box = QtWidgets.QComboBox()
-        kind_box.addItems(list(PHYSICS))
+        kind_box.addItems(physics_kinds())
         kind_box.setCurrentText(case.physics.kind)
         kind_box.currentTextChanged.connect(self._change_kind)
         kind_box.setObjectName("physics.kind")
         self.physics_form.addRow("Kind", kind_box)
-        cls = PHYSICS[case.physics.kind]
+        units_box = QtWidgets.QComboBox()
+        units_box.addItems(list(UNIT_SYSTEMS))
+        for i, meaning in enumerate(UNIT_SYSTEMS.values()):
+            units_box.setItemData(i, meaning, QtCore.Qt.ItemDataRole.ToolTipRole)
+        units_box.setCurrentText(case.units)
+        units_box.setToolTip("The unit system the case's numbers are in: it labels them, and converts nothing")
+        units_box.currentTextChanged.connect(lambda v: self._edit(f"units: {v}", lambda d: d.__setitem__("units", v)))
+        units_box.setObjectName("units")
+        self.physics_form.addRow("Units", units_box)
+        cls = get_physics(case.physics.kind).model
         for name, info in cls.model_fields.items():
             if name == "kind":
                 continue
@@ -258,13 +318,14 @@ class CasePanel(QtWidgets.QScrollArea):
             tip = info.description or ""
             value = physics.get(name, None)
             if name in cls.coefficient_fields and name != "body_force":
-                edit = self._connect_coefficient(CoefficientEdit(self.parameters))
+                edit = self._connect_checked(CoefficientEdit(self.parameters, label=name))
                 edit.set_value(value if value is not None else info.default)
-                edit.committed.connect(lambda v, n=name: self._edit(f"set {n}", lambda d: d["physics"].__setitem__(n, v)))
+                edit.committed.connect(lambda v, n=name, e=edit: self._edit(f"set {n}", lambda d: d["physics"].__setitem__(n, v), source=e))
                 widget = edit
             elif name == "body_force":
-                widget = self._vector_edit(value, optional=True, on_commit=lambda vec: self._edit(
-                    "set body force", lambda d: d["physics"].__setitem__("body_force", vec) if vec else d["physics"].pop("body_force", None)))
+                widget = self._vector_edit(value, optional=True, label="body force", on_commit=lambda vec, source: self._edit(
+                    "set body force", lambda d: d["physics"].__setitem__("body_force", vec) if vec else d["physics"].pop("body_force", None),
+                    source=source))
             elif (choices := _literal_choices(info.annotation)) is not None:
                 widget = QtWidgets.QComboBox()
                 widget.addItems(choices)
@@ -274,15 +335,18 @@ class CasePanel(QtWidgets.QScrollArea):
                 widget = self._time_widget(physics.get("time"))
                 label = "Time"
             else:  # a plain positive number (thickness)
-                widget = self._number_edit(value if value is not None else info.default,
-                                           lambda v, n=name: self._edit(f"set {n}", lambda d: d["physics"].__setitem__(n, v)))
+                widget = self._number_edit(value if value is not None else info.default, name, f"set {name}",
+                                           lambda d, v, n=name: d["physics"].__setitem__(n, v))
             widget.setObjectName(f"physics.{name}")
-            widget.setToolTip(tip if not isinstance(widget, CoefficientEdit) else widget.toolTip())
-            self.physics_form.addRow(label, widget)
+            if isinstance(widget, CheckedEdit):
+                widget.set_hint(tip or widget.hint)
+            else:
+                widget.setToolTip(tip)
+            self.physics_form.addRow(unit_label(label, self._unit(name)), widget)
 
     def _update_physics(self, physics: dict[str, Any]) -> None:
         """Show the case's physics values in the existing widgets."""
-        cls = PHYSICS[physics["kind"]]
+        cls = get_physics(physics["kind"]).model
         values = {f"physics.{k}": v for k, v in physics.items() if k != "time"}
         values |= {f"physics.time.{k}": v for k, v in (physics.get("time") or {}).items()}
         for widget in self.physics_box.findChildren(QtWidgets.QWidget):
@@ -295,47 +359,47 @@ class CasePanel(QtWidgets.QScrollArea):
                 continue
             value = values.get(name, info.default)
             widget.blockSignals(True)
-            if isinstance(widget, CoefficientEdit):
+            if isinstance(widget, CheckedEdit):
                 widget.set_value(value)
             elif isinstance(widget, QtWidgets.QComboBox):
                 widget.setCurrentText(str(value))
             elif isinstance(widget, QtWidgets.QCheckBox):
                 widget.setChecked(bool(value))
-            elif isinstance(widget, QtWidgets.QLineEdit) and isinstance(value, (int, float)):
-                widget.setText(f"{value:.12g}")
             widget.blockSignals(False)
 
-    def _number_edit(self, value: Any, commit) -> QtWidgets.QLineEdit:
-        edit = QtWidgets.QLineEdit(f"{value:.12g}" if isinstance(value, (int, float)) else "")
-        edit.setValidator(QtGui.QDoubleValidator())
-        edit.editingFinished.connect(lambda: edit.isModified() and (edit.setModified(False) or commit(float(edit.text()))))
+    def _number_edit(self, value: Any, label: str, description: str, change) -> NumberEdit:
+        """A field for one number; ``change(data, value)`` puts a taken value into the case."""
+        edit = self._connect_checked(NumberEdit(label=label))
+        edit.set_value(value)
+        edit.committed.connect(lambda v: self._edit(description, lambda d: change(d, v), source=edit))
         return edit
 
-    def _vector_edit(self, value: list[Any] | None, *, optional: bool, on_commit) -> QtWidgets.QWidget:
+    def _vector_edit(self, value: list[Any] | None, *, optional: bool, label: str, on_commit) -> QtWidgets.QWidget:
+        """Fields for a vector's components; ``on_commit(vector, field typed in)``."""
         box = QtWidgets.QWidget()
         row = QtWidgets.QHBoxLayout(box)
         row.setContentsMargins(0, 0, 0, 0)
         n = 3 if self.mesh is not None and self.mesh.gdim == 3 else 2
         if value:
             n = len(value)
-        edits = [self._connect_coefficient(CoefficientEdit(self.parameters, optional=optional)) for _ in range(n)]
+        edits = [self._connect_checked(CoefficientEdit(self.parameters, optional=optional, label=f"{label} {'xyz'[i]}")) for i in range(n)]
         for i, edit in enumerate(edits):
             edit.set_value(value[i] if value else None)
             edit.setPlaceholderText("xyz"[i] + (" (none)" if optional else ""))
             row.addWidget(edit)
 
-        def commit(_=None):
-            try:
-                parts = [e.value() for e in edits]
-            except (WorkbenchError, ValueError):
-                return
-            if all(p is None for p in parts):
-                on_commit(None)
-            else:
-                on_commit([0.0 if p is None else p for p in parts])
+        def commit(source: CoefficientEdit) -> None:
+            for edit in edits:
+                try:
+                    edit.value()
+                except (WorkbenchError, ValueError) as err:  # another component still waits for a correction
+                    self.message.show_message(f"Not applied: {edit.label}: {err}")
+                    return
+            parts = [e.value() for e in edits]
+            on_commit(None if all(p is None for p in parts) else [0.0 if p is None else p for p in parts], source)
 
         for edit in edits:
-            edit.committed.connect(commit)
+            edit.committed.connect(lambda _, e=edit: commit(e))
         return box
 
     def _time_widget(self, time: dict[str, Any] | None) -> QtWidgets.QWidget:
@@ -362,19 +426,21 @@ class CasePanel(QtWidgets.QScrollArea):
                     widget.setChecked(bool(value))
                     widget.toggled.connect(lambda v, n=name: self._edit(f"set time.{n}", lambda d: d["physics"]["time"].__setitem__(n, v)))
                 else:
-                    cast = int if name == "save_every" else float
-                    widget = self._number_edit(value, lambda v, n=name, cast=cast: self._edit(
-                        f"set time.{n}", lambda d: d["physics"]["time"].__setitem__(n, cast(v))))
+                    widget = self._number_edit(value, f"time.{name}", f"set time.{name}",
+                                               lambda d, v, n=name: d["physics"]["time"].__setitem__(n, _whole(v) if n == "save_every" else v))
                 widget.setObjectName(f"physics.time.{name}")
-                widget.setToolTip(info.description or "")
-                form.addRow(name, widget)
+                if isinstance(widget, CheckedEdit):
+                    widget.set_hint(info.description or "")
+                else:
+                    widget.setToolTip(info.description or "")
+                form.addRow(unit_label(name, self._unit(f"time.{name}")), widget)
         return box
 
     def _change_kind(self, kind: str) -> None:
-        allowed = ALLOWED_BOUNDARIES[kind]
+        allowed = get_physics(kind).boundary_types
 
         def change(d):
-            d["physics"] = dict(PHYSICS_START[kind])
+            d["physics"] = get_physics(kind).start_physics()
             d["boundary"] = [bc for bc in d.get("boundary", []) if bc.get("type") in allowed]
             d.pop("output", None)  # its field list named the old physics' fields
 
@@ -433,7 +499,7 @@ class CasePanel(QtWidgets.QScrollArea):
         try:
             params = self._table_parameters()
         except ValueError as err:
-            self.message.setText(f"Not applied: {err}")
+            self.message.show_message(f"Not applied: {err}")
             return
         if not self._edit("set parameters", lambda d: d.__setitem__("parameters", params)):
             self._refresh_parameters()
@@ -519,7 +585,7 @@ class CasePanel(QtWidgets.QScrollArea):
         for row, name in enumerate(regions):
             table.setItem(row, 0, QtWidgets.QTableWidgetItem(name))
             found = self.condition_of(name)
-            table.setItem(row, 1, QtWidgets.QTableWidgetItem(_describe(found[1]) if found else "(natural)"))
+            table.setItem(row, 1, QtWidgets.QTableWidgetItem(_describe(found[1], self._unit) if found else "(natural)"))
         table.blockSignals(False)
         if selected in regions:
             self.select_region(selected)
@@ -543,7 +609,8 @@ class CasePanel(QtWidgets.QScrollArea):
     def _region_selected(self) -> None:
         region = self.selected_region()
         found = self.condition_of(region) if region else None
-        shape = (region, found[1]["type"] if found else None, repr(found[1].get("vector")) if found else None)
+        shape = (region, found[1]["type"] if found else None, repr(found[1].get("vector")) if found else None,
+                 self.editor.case.units if self.editor.case else None)
         if shape == getattr(self, "_condition_shape", None) and found is not None:
             for name, value in found[1].items():  # same form: show the values, keep the widgets (and focus)
                 edit = self.findChild(CoefficientEdit, f"boundary.{name}")
@@ -555,7 +622,7 @@ class CasePanel(QtWidgets.QScrollArea):
         kind = self.editor.case.physics.kind if self.editor.case else "diffusion"
         self.condition_box.blockSignals(True)
         self.condition_box.clear()
-        self.condition_box.addItems(["(natural)", *ALLOWED_BOUNDARIES[kind]])
+        self.condition_box.addItems(["(natural)", *get_physics(kind).boundary_types])
         self.condition_box.setEnabled(region is not None)
         found = self.condition_of(region) if region else None
         self.condition_box.setCurrentText(found[1]["type"] if found else "(natural)")
@@ -563,17 +630,18 @@ class CasePanel(QtWidgets.QScrollArea):
         if found is None or region is None:
             return
         index, bc = found
-        for name, start in BOUNDARY_FIELDS[bc["type"]].items():
+        for name, start in boundary_model(bc["type"]).start.items():
             if name == "uz" and (self.mesh is None or self.mesh.gdim < 3) and bc.get("uz") is None:
                 continue
             if name == "vector":
-                widget = self._vector_edit(bc.get("vector"), optional=False, on_commit=lambda vec, r=region: self._set_condition_value(r, "vector", vec))
+                widget = self._vector_edit(bc.get("vector"), optional=False, label=f"{region} traction",
+                                           on_commit=lambda vec, source, r=region: self._set_condition_value(r, "vector", vec, source))
             else:
-                widget = self._connect_coefficient(CoefficientEdit(self.parameters, optional=bc["type"] == "displacement"))
+                widget = self._connect_checked(CoefficientEdit(self.parameters, optional=bc["type"] == "displacement", label=f"{region} {name}"))
                 widget.set_value(bc.get(name, start if bc["type"] != "displacement" else None))
-                widget.committed.connect(lambda v, n=name, r=region: self._set_condition_value(r, n, v))
+                widget.committed.connect(lambda v, n=name, r=region, e=widget: self._set_condition_value(r, n, v, e))
             widget.setObjectName(f"boundary.{name}")
-            self.condition_form.addRow(name, widget)
+            self.condition_form.addRow(unit_label(name, self._unit(f"{bc['type']}.{name}")), widget)
 
     def _condition_picked(self, *_: Any) -> None:
         region = self.selected_region()
@@ -584,7 +652,7 @@ class CasePanel(QtWidgets.QScrollArea):
         def change(d):
             _detach(d, region)
             if kind != "(natural)":
-                start = {k: v for k, v in BOUNDARY_FIELDS[kind].items() if v is not None}
+                start = {k: v for k, v in boundary_model(kind).start.items() if v is not None}
                 if kind == "traction" and self.mesh is not None and self.mesh.gdim == 3:
                     start["vector"] = [0.0, 0.0, 0.0]
                 d.setdefault("boundary", []).append({"region": region, "type": kind, **start})
@@ -592,7 +660,7 @@ class CasePanel(QtWidgets.QScrollArea):
         if not self._edit(f"{region}: {kind}", change):
             self._region_selected()
 
-    def _set_condition_value(self, region: str, name: str, value: Any) -> None:
+    def _set_condition_value(self, region: str, name: str, value: Any, source: CheckedEdit) -> None:
         def change(d):
             bc = _detach(d, region)
             if bc is None:
@@ -604,7 +672,7 @@ class CasePanel(QtWidgets.QScrollArea):
                 bc[name] = value
             d.setdefault("boundary", []).append(bc)
 
-        self._edit(f"{region}: {name}", change)
+        self._edit(f"{region}: {name}", change, source=source)
 
     # -- probes --
     def _build_probes(self) -> None:
@@ -615,6 +683,8 @@ class CasePanel(QtWidgets.QScrollArea):
     def _refresh_probes(self) -> None:
         table = self.probes_table
         table.blockSignals(True)
+        length = in_system(LENGTH, self.editor.case.units) if self.editor.case else ""
+        table.setHorizontalHeaderLabels(["name", *(unit_label(axis, length) for axis in "xyz")])
         probes = self.data.get("probes", [])
         table.setRowCount(len(probes))
         for row, probe in enumerate(probes):
@@ -633,7 +703,7 @@ class CasePanel(QtWidgets.QScrollArea):
                 coords = [float(t) for t in texts[1:] if t]
                 probes.append({"name": texts[0], "point": coords})
         except ValueError as err:
-            self.message.setText(f"Not applied: a probe coordinate is not a number ({err})")
+            self.message.show_message(f"Not applied: a probe coordinate is not a number ({err})")
             return
         if not self._edit("edit probes", lambda d: d.__setitem__("probes", probes)):
             self._refresh_probes()
@@ -659,15 +729,15 @@ class CasePanel(QtWidgets.QScrollArea):
     def _build_solver(self) -> None:
         form = QtWidgets.QFormLayout(self.solver_box)
         self.element_box = QtWidgets.QComboBox()
-        self.element_box.addItems(["P1", "P2", "Q1", "Q2"])
+        self.element_box.addItems(_literal_choices(ClassicalOptions.model_fields["element"].annotation))
         self.element_box.setObjectName("solver.classical.element")
         self.element_box.setToolTip("finite element: P on triangles/tetrahedra, Q on quadrilaterals/hexahedra")
         self.element_box.currentTextChanged.connect(lambda v: self._edit("element", lambda d: _classical(d).__setitem__("element", v)))
         self.linear_box = QtWidgets.QComboBox()
-        self.linear_box.addItems(["auto", "direct", "cg_amg", "gmres_amg"])
+        self.linear_box.addItems(_literal_choices(ClassicalOptions.model_fields["linear_solver"].annotation))
         self.linear_box.setObjectName("solver.classical.linear_solver")
         self.linear_box.currentTextChanged.connect(lambda v: self._edit("linear solver", lambda d: _classical(d).__setitem__("linear_solver", v)))
-        self.tolerance_edit = self._number_edit(1e-8, lambda v: self._edit("tolerance", lambda d: _classical(d).__setitem__("tolerance", v)))
+        self.tolerance_edit = self._number_edit(1e-8, "tolerance", "tolerance", lambda d, v: _classical(d).__setitem__("tolerance", v))
         self.tolerance_edit.setObjectName("solver.classical.tolerance")
         form.addRow(QtWidgets.QLabel("<b>Classical (finite elements)</b>"))
         form.addRow("Element", self.element_box)
@@ -678,17 +748,24 @@ class CasePanel(QtWidgets.QScrollArea):
         self.model_box.setObjectName("solver.surrogate.model")
         self.model_box.activated.connect(self._model_picked)
         form.addRow("Model", self.model_box)
+        self.models_status = QtWidgets.QLabel("")
+        self.models_status.setObjectName("solver.surrogate.status")
+        self.models_status.setWordWrap(True)
+        form.addRow(self.models_status)
         self.compatibility = QtWidgets.QLabel("")
         self.compatibility.setWordWrap(True)
         form.addRow(self.compatibility)
         self.card_view = QtWidgets.QTextBrowser()
         self.card_view.setMaximumHeight(160)
         form.addRow(self.card_view)
+        self._surrogate_state: tuple[str, str] | None = None
 
     def reload_models(self) -> None:
         from engine.surrogates.library import list_models
 
-        self._cards: dict[str, Any] = {}  # read again from disk
+        self._cards = {}  # read again from disk
+        self._reading += 1
+        self._answered = None
         self.model_box.blockSignals(True)
         self.model_box.clear()
         self.model_box.addItem("(none)")
@@ -707,7 +784,7 @@ class CasePanel(QtWidgets.QScrollArea):
             box.blockSignals(True)
             box.setCurrentText(value)
             box.blockSignals(False)
-        self.tolerance_edit.setText(f"{case.solver.classical.tolerance:.3g}")
+        self.tolerance_edit.set_value(case.solver.classical.tolerance)
         model = case.solver.surrogate.model if case.solver.surrogate else "(none)"
         self.model_box.blockSignals(True)
         if self.model_box.findText(model) < 0:
@@ -715,6 +792,7 @@ class CasePanel(QtWidgets.QScrollArea):
         self.model_box.setCurrentText(model)
         self.model_box.blockSignals(False)
         self._show_card(model)
+        self._refresh_compatibility()
 
     def _model_picked(self, *_: Any) -> None:
         model = self.model_box.currentText()
@@ -733,17 +811,14 @@ class CasePanel(QtWidgets.QScrollArea):
 
     def _show_card(self, model: str) -> None:
         if model == "(none)":
-            self.card_view.setHtml("<i>No surrogate chosen. Pick a model from the library to run the surrogate and compare.</i>")
-            self.compatibility.setText("")
+            self.card_view.setHtml("<i>No surrogate chosen: the line under the model box says which models can answer this case.</i>")
             return
         try:
             card = self._card(model)
         except WorkbenchError as err:
             self.card_view.setPlainText(f"cannot read this model's card: {err}")
-            self.compatibility.setText("")
             return
         self.card_view.setHtml(card_html(card))
-        self._refresh_compatibility()
 
     def _problem(self):
         """The case bound to the current mesh, or None (no mesh yet, or the case does not fit it);
@@ -751,57 +826,95 @@ class CasePanel(QtWidgets.QScrollArea):
         case = self.editor.case
         if case is None or self.mesh is None:
             return None
-        cached = getattr(self, "_bound", None)
+        cached = self._bound
         if cached is not None and cached[0] is case and cached[1] is self.mesh:
             return cached[2]
-        from engine.problem import Problem
-
-        try:
-            problem = Problem.from_case(case, mesh=self.mesh)
-        except WorkbenchError:
-            problem = None
+        problem = _bind(case, self.mesh)
         self._bound = (case, self.mesh, problem)
         return problem
 
     def _card(self, model: str):
-        cards = getattr(self, "_cards", None)
-        if cards is None:
-            cards = self._cards = {}
-        if model not in cards:
+        if model not in self._cards:
             from engine.surrogates.library import load_card
 
-            cards[model] = load_card(model)
-        return cards[model]
+            self._cards[model] = load_card(model)
+        return self._cards[model]
 
-    def _reasons(self, problem, model: str) -> list[str]:
-        from engine.surrogates.solver import check_compatible
+    def _models(self) -> list[str]:
+        return [self.model_box.itemText(i) for i in range(1, self.model_box.count())]
 
-        try:
-            return check_compatible(problem, self._card(model))
-        except WorkbenchError as err:
-            return [str(err)]
+    def _answers(self) -> dict[str, list[str]] | None:
+        """Model name -> why it cannot answer the case (empty: it can), for the models in the
+        box; None while there is no mesh to check against. Worked out once per case, mesh and library."""
+        problem = self._problem()
+        if problem is None:
+            return None
+        models = self._models()
+        cached = self._answered
+        if cached is not None and cached[0] is problem and list(cached[1]) == models:
+            return cached[1]
+        answers = {model: _why_not(problem, self._card, model) for model in models}
+        self._answered = (problem, answers)
+        return answers
+
+    def _chosen_model(self) -> str | None:
+        case = self.editor.case
+        return case.solver.surrogate.model if case is not None and case.solver.surrogate is not None else None
+
+    def surrogate_status(self) -> str:
+        """Which of the library's models can answer the case; when none, why the first cannot
+        and what would make one."""
+        models = self._models()
+        train = "Tools > Train a surrogate makes one for this case."
+        if not models:
+            return "The model library is empty. " + train
+        answers = self._answers()
+        if answers is None:
+            return "Mesh the case to see which models can answer it."
+        able = [m for m in models if not answers[m]]
+        if not able:
+            return f"No model in the library can answer this case: {models[0]} cannot ({'; '.join(answers[models[0]])}). " + train
+        others = len(models) - len(able)
+        return f"Can answer this case: {', '.join(able)}." + (f" {others} other{'s' if others > 1 else ''} cannot (greyed out; hover for why)." if others else "")
+
+    def compare_hint(self) -> str:
+        """What to do, as things stand, to compare the classical answer with a surrogate's."""
+        answers = self._answers()
+        chosen = self._chosen_model()
+        if answers is not None and all(answers.values()):
+            return "No surrogate in the library can answer this case: Tools > Train a surrogate makes one; then Run both to compare."
+        if chosen is None:
+            return "To compare, pick a surrogate in Case > Solver and Run both."
+        if answers is not None and answers.get(chosen):
+            return f"To compare, pick a surrogate that can answer this case in Case > Solver ({chosen} cannot) and Run both."
+        return f"To compare with {chosen}, Run both."
 
     def _refresh_compatibility(self) -> None:
-        """Say whether the chosen model can answer the case; grey out (with the reasons as a
-        tooltip) the library's models that cannot."""
-        case = self.editor.case
-        problem = self._problem()
-        if problem is not None:
-            for i in range(1, self.model_box.count()):
-                reasons = self._reasons(problem, self.model_box.itemText(i))
-                tip = "cannot answer this case: " + "; ".join(reasons) if reasons else "can answer this case"
-                self.model_box.setItemData(i, tip, QtCore.Qt.ItemDataRole.ToolTipRole)
-                self.model_box.setItemData(i, QtGui.QColor("#8a8a8a") if reasons else None, QtCore.Qt.ItemDataRole.ForegroundRole)
-        reasons = [] if case is None or case.solver.surrogate is None or problem is None else self._reasons(problem, case.solver.surrogate.model)
+        """Say which of the library's models can answer the case and whether the chosen one can;
+        make those that cannot unselectable, with the reasons as their tooltip."""
+        answers = self._answers()
+        items = self.model_box.model()
+        for i, model in enumerate(self._models(), start=1):
+            reasons = None if answers is None else answers[model]
+            items.item(i).setEnabled(not reasons)
+            items.item(i).setToolTip("mesh the case to check whether this model can answer it" if reasons is None
+                                     else "cannot answer this case: " + "; ".join(reasons) if reasons else "can answer this case")
+        chosen = self._chosen_model()
+        reasons = [] if chosen is None or answers is None else answers[chosen]
         if reasons != self.incompatible:
             self.incompatible = reasons
             self.compatibilityChanged.emit(reasons)
-        if case is None or case.solver.surrogate is None:
-            return
-        if problem is None:
+        self.models_status.setText(self.surrogate_status())
+        state = (self.models_status.text(), self.compare_hint())
+        if state != self._surrogate_state:
+            self._surrogate_state = state
+            self.surrogateStatusChanged.emit()
+        self.compatibility.setVisible(chosen is not None)
+        if chosen is None:
+            self.compatibility.setText("")
+        elif answers is None:
             self.compatibility.setText("<i>Mesh the case to check whether this model can answer it.</i>")
-            return
-        if reasons:
+        elif reasons:
             self.compatibility.setText("<span style='color:#b3261e'><b>This model cannot answer this case:</b><br>"
                                        + "<br>".join(f"&bull; {r}" for r in reasons) + "</span>")
         else:
@@ -846,9 +959,16 @@ def _detach(d: dict[str, Any], region: str) -> dict[str, Any] | None:
     return None
 
 
-def _describe(bc: dict[str, Any]) -> str:
+def _describe(bc: dict[str, Any], unit: typing.Callable[[str], str]) -> str:
+    """A condition in a line, its keys with their units: ``unit("robin.h")`` gives one."""
     def text(v: Any) -> str:
         return "(" + ", ".join(coefficient_text(x) for x in v) + ")" if isinstance(v, list) else coefficient_text(v)
 
-    values = ", ".join(f"{k} = {text(v)}" for k, v in bc.items() if k not in ("region", "type"))
+    kind = bc["type"]
+    values = ", ".join(f"{unit_label(k, unit(f'{kind}.{k}'))} = {text(v)}" for k, v in bc.items() if k not in ("region", "type"))
     return f"{bc['type']}: {values}" if values else bc["type"]
+
+
+def _whole(value: float) -> float | int:
+    """A count typed as 2 or 2.0 as the integer 2; anything else as typed, for the case to refuse."""
+    return int(value) if float(value).is_integer() else value

@@ -3,23 +3,26 @@ regions and its statistics.
 
 Choosing a geometry, its parameters or mesh options edits the case (through the CaseEditor);
 the Mesh button asks the window to mesh it on a worker. Selecting a region highlights it.
+A value the case refuses stays in its field, marked, with the reason in the panel's status line.
 """
 
 from __future__ import annotations
 
+import typing
 from typing import Any
 
 import numpy as np
-from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6 import QtCore, QtWidgets
 
-from engine.case.schema import Case
+from engine.case.schema import Case, ClassicalOptions
 from engine.mesh.geometry import GEOMETRIES
 from engine.mesh.mesh import Mesh
+from engine.physics.units import LENGTH, in_system, unit_label
 
 from workbench.gui.case_editor import CaseEditor
-from workbench.gui.forms import WheelGuard
+from workbench.gui.forms import NumberEdit, StatusLine, WheelGuard
 
-__all__ = ["MeshPanel", "mesh_statistics"]
+__all__ = ["MeshPanel", "element_for_cell", "mesh_statistics"]
 
 
 #: Corner-to-corner edges of each cell shape (VTK/meshio node order).
@@ -29,6 +32,21 @@ _EDGES = {
     "tetra": [(0, 1), (1, 2), (2, 0), (0, 3), (1, 3), (2, 3)],
     "hexahedron": [(0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4), (0, 4), (1, 5), (2, 6), (3, 7)],
 }
+
+
+def element_for_cell(element: str, cell: str) -> str:
+    """The finite element that fits ``cell``: P on triangles and tetrahedra, Q on quadrilaterals
+    and hexahedra, of ``element``'s degree where the case schema offers it (P1 <-> Q1, P2 <-> Q2).
+
+    >>> element_for_cell("P2", "quad"), element_for_cell("Q1", "triangle"), element_for_cell("P1", "tetra")
+    ('Q2', 'P1', 'P1')
+    """
+    family = "Q" if cell in ("quad", "hexahedron") else "P"
+    if element.startswith(family):
+        return element
+    offered = typing.get_args(ClassicalOptions.model_fields["element"].annotation)
+    same_degree = family + element[1:]
+    return same_degree if same_degree in offered else next(e for e in offered if e.startswith(family))
 
 
 def mesh_statistics(mesh: Mesh) -> dict[str, Any]:
@@ -84,20 +102,21 @@ class MeshPanel(QtWidgets.QWidget):
 
         options = QtWidgets.QGroupBox("Mesh options")
         oform = QtWidgets.QFormLayout(options)
-        self.size_edit = QtWidgets.QLineEdit()
+        self.size_edit = NumberEdit(label="element size (mesh.size)", optional=True, hint="global maximum element size; empty: the default")
         self.size_edit.setObjectName("mesh.size")
         self.size_edit.setPlaceholderText("default: a 20th of the geometry")
-        self.size_edit.setValidator(QtGui.QDoubleValidator(0.0, 1e12, 6))
-        self.size_edit.editingFinished.connect(self._size_changed)
+        self.size_edit.committed.connect(lambda size: self._set_mesh_option("size", size, source=self.size_edit))
+        self.size_edit.rejected.connect(self._show_rejected)
         self.order_box = QtWidgets.QComboBox()
         self.order_box.addItems(["1", "2"])
         self.order_box.setToolTip("geometric order: 2 keeps curved boundaries curved (P2/Q2)")
         self.order_box.activated.connect(lambda *_: self._set_mesh_option("order", int(self.order_box.currentText())))
         self.cell_box = QtWidgets.QComboBox()
-        self.cell_box.activated.connect(lambda *_: self._set_mesh_option("cell", self.cell_box.currentText()))
+        self.cell_box.activated.connect(self._cell_picked)
         self.structured_box = QtWidgets.QCheckBox("structured (where the shape allows)")
         self.structured_box.clicked.connect(lambda on: self._set_mesh_option("structured", bool(on)))
         oform.addRow("Element size", self.size_edit)
+        self.options_form = oform
         oform.addRow("Order", self.order_box)
         oform.addRow("Cells", self.cell_box)
         oform.addRow(self.structured_box)
@@ -109,9 +128,8 @@ class MeshPanel(QtWidgets.QWidget):
         self.mesh_button.setToolTip("mesh the geometry with gmsh (on a worker; the window stays responsive)")
         self.mesh_button.clicked.connect(self.meshRequested.emit)
         layout.addWidget(self.mesh_button)
-        self.message = QtWidgets.QLabel("")
-        self.message.setWordWrap(True)
-        self.message.setStyleSheet("color: #b3261e;")
+        self.message = StatusLine()  # its space is kept: a message coming or going moves nothing
+        self.message.setObjectName("mesh.message")
         layout.addWidget(self.message)
 
         regions = QtWidgets.QGroupBox("Named regions")
@@ -128,6 +146,9 @@ class MeshPanel(QtWidgets.QWidget):
         self.statistics.setWordWrap(True)
         self.statistics.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.statistics)
+        self._mesh: Mesh | None = None
+        self._statistics: tuple[Mesh, dict[str, Any]] | None = None  # a mesh and its mesh_statistics
+        self._length = ""  # the unit of lengths the mesh is shown in
         editor.session.caseChanged.connect(self.refresh)
         editor.session.meshChanged.connect(self.show_mesh)
         self.refresh(editor.case)
@@ -137,13 +158,26 @@ class MeshPanel(QtWidgets.QWidget):
     def data(self) -> dict[str, Any]:
         return self.editor.data or {}
 
-    def _edit(self, description: str, change) -> bool:
+    def _edit(self, description: str, change, source: NumberEdit | None = None) -> bool:
+        """Apply an edit; when refused, say why, and keep what was typed in ``source``, marked."""
         error = self.editor.edit(description, change)
-        self.message.setText("" if error is None else f"Not applied: {error}")
+        if error is None:
+            self.message.clear()
+        elif source is not None:
+            source.refuse(error)
+            self.message.show_message(f"Not applied: {error}; kept {source.in_use_text()}")
+        else:
+            self.message.show_message(f"Not applied: {error}")
         return error is None
 
+    def _show_rejected(self, why: str) -> None:
+        self.message.show_message(f"Not applied: {why}")
+
     def clear_message(self) -> None:
-        self.message.setText("")
+        """A new document: no old message, nothing typed for the old one."""
+        self.message.clear()
+        for edit in self.findChildren(NumberEdit):
+            edit.show_in_use()
 
     # -- case -> widgets --
     def refresh(self, case: Case | None) -> None:
@@ -156,14 +190,19 @@ class MeshPanel(QtWidgets.QWidget):
         self.file_label.setText(str(case.resolve(geometry.file).resolve()) if geometry.file else "")
         self.options_box.setEnabled(builtin)
         self._parameters_form(case)
+        length = in_system(LENGTH, case.units)
+        self.options_form.labelForField(self.size_edit).setText(unit_label("Element size", length))
+        if length != self._length:
+            self._length = length
+            self.show_mesh(self._mesh)
         if not builtin:  # a mesh file is used as it is: no options to show
-            self.size_edit.clear()
+            self.size_edit.set_value(None)
             self.order_box.setCurrentText("1")
             self.cell_box.clear()
             self.structured_box.setChecked(False)
         else:
             geo = GEOMETRIES[geometry.kind]
-            self.size_edit.setText("" if case.mesh.size is None else f"{case.mesh.size:g}")
+            self.size_edit.set_value(case.mesh.size)
             self.order_box.setCurrentText(str(case.mesh.order))
             cells = ("triangle", "quad") if geo.dim == 2 else ("tetra", "hexahedron")
             self.cell_box.clear()
@@ -177,10 +216,9 @@ class MeshPanel(QtWidgets.QWidget):
         values = {**geo.defaults, **case.geometry.parameters} if geo else {}
         if geo is not None and getattr(self, "_form_for", None) == geo.name:
             for p in geo.parameters:  # same geometry: show the values in use, keep the widgets
-                edit = self.findChild(QtWidgets.QLineEdit, f"geometry.parameters.{p.name}")
+                edit = self.findChild(NumberEdit, f"geometry.parameters.{p.name}")
                 if edit is not None:
-                    edit.setText(f"{values[p.name]:.12g}")
-                    edit.setStyleSheet("")
+                    edit.set_value(float(values[p.name]))
             return
         self._form_for = geo.name if geo else None
         while self.parameter_form.count():
@@ -190,22 +228,15 @@ class MeshPanel(QtWidgets.QWidget):
         if geo is None:
             return
         for p in geo.parameters:
-            edit = QtWidgets.QLineEdit(f"{values[p.name]:.12g}")
+            edit = NumberEdit(label=p.name, hint=p.description)
             edit.setObjectName(f"geometry.parameters.{p.name}")
-            edit.setToolTip(p.description)
-            edit.setValidator(QtGui.QDoubleValidator())
-            edit.editingFinished.connect(lambda e=edit, n=p.name: e.isModified() and self._set_parameter(n, e))
+            edit.set_value(float(values[p.name]))
+            edit.committed.connect(lambda value, e=edit, n=p.name: self._set_parameter(n, value, e))
+            edit.rejected.connect(self._show_rejected)
             self.parameter_form.addRow(p.name, edit)
 
-    def _set_parameter(self, name: str, edit: QtWidgets.QLineEdit) -> None:
-        edit.setModified(False)
-        try:
-            value = float(edit.text())
-        except ValueError:
-            self.message.setText(f"Not applied: {name} = {edit.text()!r} is not a number")
-            return
-        if not self._edit(f"{name} = {value:g}", lambda d: d["geometry"].setdefault("parameters", {}).__setitem__(name, value)):
-            QtCore.QTimer.singleShot(0, lambda: self.refresh(self.editor.case))  # show the value in use again
+    def _set_parameter(self, name: str, value: float, edit: NumberEdit) -> None:
+        self._edit(f"{name} = {value:g}", lambda d: d["geometry"].setdefault("parameters", {}).__setitem__(name, value), source=edit)
 
     def _geometry_picked(self, *_: Any) -> None:
         kind = self.geometry_box.currentText()
@@ -214,23 +245,48 @@ class MeshPanel(QtWidgets.QWidget):
             self.refresh(self.editor.case)
             return
 
+        cell = "triangle" if GEOMETRIES[kind].dim == 2 else "tetra"  # the mesh options start again at their default
+        element, fitting = self._element_moves(cell)
+
         def change(d):
             d["geometry"] = {"kind": kind}
             d["mesh"] = {}
             d["boundary"] = []  # region names belong to the old shape
             d["probes"] = []
+            if fitting != element:
+                d.setdefault("solver", {}).setdefault("classical", {})["element"] = fitting
 
         if not self._edit(f"geometry: {kind}", change):
             self.refresh(self.editor.case)
+        elif fitting != element:
+            self._say_element_moved(cell, element, fitting)
 
-    def _size_changed(self) -> None:
-        if not self.size_edit.isModified():
-            return
-        self.size_edit.setModified(False)
-        text = self.size_edit.text().strip()
-        self._set_mesh_option("size", float(text) if text else None)
+    def _element_moves(self, cell: str) -> tuple[str, str]:
+        """The case's element and the one that fits ``cell`` cells (the same where it fits)."""
+        element = self.editor.case.solver.classical.element
+        return element, element_for_cell(element, cell)
 
-    def _set_mesh_option(self, name: str, value: Any) -> None:
+    def _say_element_moved(self, cell: str, element: str, fitting: str) -> None:
+        self.message.show_message(f"The cells are {cell} now, so the element changed from {element} to {fitting} "
+                                  f"(Case > Solver; Edit > Undo takes both back).", error=False)
+
+    def _cell_picked(self, *_: Any) -> None:
+        """A new cell shape, with the element moved along (P on triangles, Q on quadrilaterals),
+        as one edit: the case stays one that can be solved."""
+        cell = self.cell_box.currentText()
+        element, fitting = self._element_moves(cell)
+
+        def change(d):
+            d.setdefault("mesh", {})["cell"] = cell
+            if fitting != element:
+                d.setdefault("solver", {}).setdefault("classical", {})["element"] = fitting
+
+        if not self._edit(f"mesh cell {cell}" + (f", element {fitting}" if fitting != element else ""), change):
+            self.refresh(self.editor.case)
+        elif fitting != element:
+            self._say_element_moved(cell, element, fitting)
+
+    def _set_mesh_option(self, name: str, value: Any, source: NumberEdit | None = None) -> None:
         def change(d):
             mesh = d.setdefault("mesh", {})
             if value is None or value is False and name == "structured":
@@ -238,13 +294,20 @@ class MeshPanel(QtWidgets.QWidget):
             else:
                 mesh[name] = value
 
-        if not self._edit(f"mesh {name}", change):
+        if not self._edit(f"mesh {name}", change, source=source):
             self.refresh(self.editor.case)
 
     # -- mesh -> widgets --
+    def offer(self, mesh: Mesh, statistics: dict[str, Any]) -> None:
+        """Show ``statistics`` (``mesh_statistics(mesh)``, worked out on a worker: slow for a big
+        mesh) when ``mesh`` comes, instead of working them out here."""
+        self._statistics = (mesh, statistics)
+
     def show_mesh(self, mesh: Mesh | None) -> None:
+        self._mesh = mesh
         self.region_list.clear()
         if mesh is None:
+            self._statistics = None
             self.statistics.setText("no mesh yet: press Mesh")
             return
         for name, region in mesh.regions.items():
@@ -253,13 +316,16 @@ class MeshPanel(QtWidgets.QWidget):
             self.region_list.addTopLevelItem(item)
         for col in range(3):
             self.region_list.resizeColumnToContents(col)
-        s = mesh_statistics(mesh)
+        if self._statistics is None or self._statistics[0] is not mesh:
+            self._statistics = (mesh, mesh_statistics(mesh))
+        s = self._statistics[1]
         lo, hi = s["bounds"]
         cells = ", ".join(f"{n} {t}" for t, n in s["cell_types"].items())
+        unit = f" {self._length}" if self._length else ""
         self.statistics.setText(
             f"<b>{s['points']}</b> points, <b>{s['cells']}</b> cells ({cells}), {s['dimension']}D<br>"
-            f"bounds {', '.join(f'[{a:.4g}, {b:.4g}]' for a, b in zip(lo, hi))}<br>"
-            f"edge length {s['edge_min']:.3g} .. {s['edge_max']:.3g} (mean {s['edge_mean']:.3g})"
+            f"bounds {', '.join(f'[{a:.4g}, {b:.4g}]' for a, b in zip(lo, hi))}{unit}<br>"
+            f"edge length {s['edge_min']:.3g} .. {s['edge_max']:.3g}{unit} (mean {s['edge_mean']:.3g}{unit})"
         )
 
     def _region_selected(self) -> None:
@@ -274,7 +340,7 @@ class MeshPanel(QtWidgets.QWidget):
                 return
 
     def error(self, text: str) -> None:
-        self.message.setText(text)
+        self.message.show_message(text)
 
     def set_busy(self, busy: bool) -> None:
         self.mesh_button.setEnabled(not busy)

@@ -3,10 +3,16 @@ field the comparison's error norms, and each probe's values side by side."""
 
 from __future__ import annotations
 
+import csv
+import io
+from pathlib import Path
+
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 
+from engine.atomic import atomic_write_text
 from engine.comparison import Comparison
+from engine.physics.units import carried_unit, unit_label
 from engine.result import Result
 
 __all__ = ["MetricsPanel"]
@@ -22,6 +28,20 @@ def _number(value) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
+
+
+def _seconds(value: float | None) -> str:
+    """A duration to three significant digits: 0.321 s, 12.3 s, 1234 s."""
+    if value is None:
+        return "-"
+    return f"{value:.0f} s" if value >= 1000 else f"{value:.3g} s"
+
+
+def _iterations(prov) -> str:
+    """Krylov iterations, or "direct" for a factorised solve (it iterates not at all)."""
+    if prov.metrics.get("linear_solver") == ["direct"]:
+        return "direct"
+    return _number(prov.iterations)
 
 
 def _probe_text(values: np.ndarray) -> str:
@@ -48,18 +68,26 @@ class MetricsPanel(QtWidgets.QWidget):
         self.headline = QtWidgets.QLabel("No results yet.")
         self.headline.setWordWrap(True)
         layout.addWidget(self.headline)
-        self.stale = QtWidgets.QLabel("These results answer an earlier version of the case: run again to update them.")
+        #: what would make a comparison, as the case stands (the case panel says: set_compare_hint)
+        self.compare_hint = "To compare, pick a surrogate in Case > Solver and Run both."
+        self.stale = QtWidgets.QLabel("")  # which results are out of date: set_stale
         self.stale.setWordWrap(True)
         self.stale.setStyleSheet("color: #8a5300; font-weight: bold;")
         self.stale.setVisible(False)
         layout.addWidget(self.stale)
-        self.solvers = self._table(["solver", "wall time (s)", "unknowns / model", "iterations", "residual"])
+        self.solvers = self._table(["solver", "wall time", "unknowns / model", "iterations", "residual"])
         self.comparison = self._table(["field", "relative L2", "max |error|", "at"])
         self.probes = self._table(["probe", "field", "classical", "surrogate", "difference"])
-        self.probes.setToolTip("probe values; for a time series, at the last time")
-        for title, table in (("Solvers", self.solvers), ("Comparison (surrogate vs classical)", self.comparison), ("Probes", self.probes)):
-            layout.addWidget(QtWidgets.QLabel(f"<b>{title}</b>"))
+        self.probes.setToolTip("probe values; for a time series, at the time the Result view shows")
+        self.probes_title = QtWidgets.QLabel("<b>Probes</b>")
+        for title, table in (("Solvers", self.solvers), ("Comparison (surrogate vs classical)", self.comparison), (None, self.probes)):
+            layout.addWidget(self.probes_title if title is None else QtWidgets.QLabel(f"<b>{title}</b>"))
             layout.addWidget(table)
+        self.results: dict[str, Result] = {}
+        self.compared: Comparison | None = None
+        self.time: float | None = None  # the time the probes are shown at; None: the last
+        #: the probes table's readings as numbers: (probe, field, classical, surrogate), None where there is none
+        self.probe_readings: list[tuple[str, str, np.ndarray | None, np.ndarray | None]] = []
         self.warnings = QtWidgets.QLabel("")
         self.warnings.setWordWrap(True)
         self.warnings.setStyleSheet("color: #8a5300;")
@@ -76,8 +104,20 @@ class MetricsPanel(QtWidgets.QWidget):
         _fit_rows(table)
         return table
 
-    def set_stale(self, stale: bool) -> None:
-        self.stale.setVisible(stale)
+    def set_stale(self, labels: list[str]) -> None:
+        """Say which results answer an earlier version of the case (none: say nothing)."""
+        if labels:
+            many = len(labels) > 1
+            self.stale.setText(f"The {' and '.join(labels)} result{'s answer' if many else ' answers'} an earlier version "
+                               f"of the case: run {'them' if many else 'it'} again to update {'them' if many else 'it'}.")
+        self.stale.setVisible(bool(labels))
+
+    def set_compare_hint(self, hint: str) -> None:
+        """Say ``hint`` after results that are not compared (now, if such results are shown)."""
+        shown = self.headline.text()
+        if shown.endswith(self.compare_hint):
+            self.headline.setText(shown[: len(shown) - len(self.compare_hint)] + hint)
+        self.compare_hint = hint
 
     def show_results(self, results: dict[str, Result], comparison: Comparison | None, why_not: str | None = None) -> None:
         self.solvers.setRowCount(len(results))
@@ -85,16 +125,19 @@ class MetricsPanel(QtWidgets.QWidget):
         for row, (label, result) in enumerate(results.items()):
             prov = result.provenance
             size = prov.model_id or _number(prov.metrics.get("dofs"))
-            for col, text in enumerate([label, _number(prov.wall_time), size, _number(prov.iterations), _number(prov.residual)]):
+            residual = "-" if prov.residual is None else f"{prov.residual:.3g}"
+            for col, text in enumerate([label, _seconds(prov.wall_time), size, _iterations(prov), residual]):
                 self.solvers.setItem(row, col, _item(text))
             warnings += [f"{label}: {flag}" for flag in prov.metrics.get("out_of_training_range", [])]
         metrics = comparison.metrics if comparison is not None else {}
         self.comparison.setRowCount(len(metrics))
         for row, (name, m) in enumerate(metrics.items()):
             where = "(" + ", ".join(f"{v:.3g}" for v in m["max_abs_error_at"]) + ")"
-            for col, text in enumerate([name, f"{m['relative_l2']:.3%}", f"{m['max_abs_error']:.4g}", where]):
+            for col, text in enumerate([unit_label(name, carried_unit(results, name)), f"{m['relative_l2']:.3%}", f"{m['max_abs_error']:.4g}", where]):
                 self.comparison.setItem(row, col, _item(text))
-        self._show_probes(results)
+        self.results, self.time = results, None
+        self.compared = comparison if metrics else None
+        self._show_probes()
         for table in (self.solvers, self.comparison, self.probes):
             table.resizeColumnsToContents()
             _fit_rows(table)
@@ -102,17 +145,31 @@ class MetricsPanel(QtWidgets.QWidget):
         if comparison is not None and metrics:
             first, m = next(iter(metrics.items()))
             self.headline.setText(f"<b>{first}</b>: surrogate vs classical relative L2 error <b>{m['relative_l2']:.2%}</b>, "
-                                  f"max |error| {m['max_abs_error']:.3g}")
+                                  f"max |error| {unit_label(format(m['max_abs_error'], '.3g'), carried_unit(results, first))}")
         elif why_not:
             self.headline.setText(f"Not compared: {why_not}")
         elif results:
-            self.headline.setText("Results of " + ", ".join(results) + ". To compare, pick a surrogate in Case > Solver and Run both.")
+            self.headline.setText("Results of " + ", ".join(results) + ". " + self.compare_hint)
         else:
             self.headline.setText("No results yet.")
         self.warnings.setText("\n".join(warnings))
 
-    def _show_probes(self, results: dict[str, Result]) -> None:
+    def show_time(self, time: float | None) -> None:
+        """Show the probes of a time series at ``time`` (the nearest saved step; None: the last)."""
+        if time != self.time:
+            self.time = time
+            self._show_probes()
+
+    def _step(self, times: np.ndarray) -> int:
+        """The saved step of a time series shown: the one nearest ``self.time``."""
+        return -1 if self.time is None else int(np.argmin(np.abs(times - self.time)))
+
+    def _show_probes(self) -> None:
+        results = self.results
+        series = [r.times for r in results.values() if r.times is not None]
+        self.probes_title.setText(f"<b>Probes</b> at t = {series[0][self._step(series[0])]:.4g}" if series else "<b>Probes</b>")
         rows = []
+        self.probe_readings = []
         reference, candidate = results.get("classical"), results.get("surrogate")
         labels = list(results)
         names = sorted({p for r in results.values() for p in r.probes})
@@ -125,7 +182,7 @@ class MetricsPanel(QtWidgets.QWidget):
                     if r is None or probe not in r.probes or field not in r.probes[probe].values:
                         return None
                     values = r.probes[probe].values[field]
-                    return values[-1] if r.times is not None else values  # a series: its last time
+                    return values if r.times is None else values[self._step(r.times)]
 
                 a, b = get(reference), get(candidate)
                 if reference is None and candidate is None:  # another solver's name
@@ -133,8 +190,58 @@ class MetricsPanel(QtWidgets.QWidget):
                 diff = "-"
                 if a is not None and b is not None and np.asarray(a).shape == np.asarray(b).shape:
                     diff = _probe_text(np.asarray(b) - np.asarray(a))
-                rows.append([probe, field, _probe_text(a) if a is not None else "-", _probe_text(b) if b is not None else "-", diff])
+                self.probe_readings.append((probe, field, a, b))
+                rows.append([probe, unit_label(field, carried_unit(results, field)), _probe_text(a) if a is not None else "-",
+                             _probe_text(b) if b is not None else "-", diff])
         self.probes.setRowCount(len(rows))
         for row, cells in enumerate(rows):
             for col, text in enumerate(cells):
                 self.probes.setItem(row, col, _item(text))
+
+    def shown_time(self) -> float | None:
+        """The time the probes table shows (None: the results are steady)."""
+        series = [r.times for r in self.results.values() if r.times is not None]
+        return float(series[0][self._step(series[0])]) if series else None
+
+    def csv_text(self) -> str:
+        """The three tables as CSV, in full precision: a titled block each (solvers, comparison,
+        probes), a blank line between. A vector probe reading takes a row per component."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+
+        def number(value) -> str:
+            return "" if value is None else repr(float(value)) if isinstance(value, (float, np.floating)) else str(value)
+
+        writer.writerow(["solvers"])
+        writer.writerow(["solver", "wall time (s)", "unknowns", "model", "iterations", "residual"])
+        for label, result in self.results.items():
+            prov = result.provenance
+            iterations = "direct" if prov.metrics.get("linear_solver") == ["direct"] else prov.iterations
+            writer.writerow([label, number(prov.wall_time), number(prov.metrics.get("dofs")), prov.model_id or "",
+                             number(iterations), number(prov.residual)])
+        writer.writerow([])
+        writer.writerow(["comparison"])
+        metrics = self.compared.metrics if self.compared is not None else {}
+        dim = max((len(m["max_abs_error_at"]) for m in metrics.values()), default=2)
+        writer.writerow(["field", "unit", "relative L2", "max |error|", *(f"at {axis}" for axis in "xyz"[:dim])])
+        for name, m in metrics.items():
+            writer.writerow([name, carried_unit(self.results, name), number(m["relative_l2"]), number(m["max_abs_error"]),
+                             *(number(v) for v in m["max_abs_error_at"])])
+        writer.writerow([])
+        time = self.shown_time()
+        writer.writerow(["probes" if time is None else f"probes at t = {time!r}"])
+        writer.writerow(["probe", "field", "unit", "classical", "surrogate", "difference"])
+        for probe, field, a, b in self.probe_readings:
+            a_flat = None if a is None else np.asarray(a, dtype=float).reshape(-1)
+            b_flat = None if b is None else np.asarray(b, dtype=float).reshape(-1)
+            size = max(len(v) for v in (a_flat, b_flat) if v is not None)
+            for i in range(size):
+                name = field if size == 1 else f"{field}[{i}]"
+                x = None if a_flat is None or i >= len(a_flat) else a_flat[i]
+                y = None if b_flat is None or i >= len(b_flat) else b_flat[i]
+                diff = None if x is None or y is None or len(a_flat) != len(b_flat) else y - x
+                writer.writerow([probe, name, carried_unit(self.results, field), number(x), number(y), number(diff)])
+        return out.getvalue()
+
+    def export_csv(self, path: str | Path) -> None:
+        atomic_write_text(path, self.csv_text())

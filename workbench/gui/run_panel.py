@@ -1,4 +1,5 @@
-"""RunPanel: the running job's progress bar, Cancel, and the log of every job."""
+"""RunPanel: the running mesh or solve's progress bar and Cancel, a line on a training running
+beside it (its dialog has its own progress and Cancel), and the log of every job."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ __all__ = ["RunPanel"]
 
 
 class RunPanel(QtWidgets.QWidget):
-    """Shows one job at a time (the window runs one at a time) and keeps a log of all."""
+    """Follows the mesh or solve running (one at a time), tells of a training beside it, and
+    keeps a log of all."""
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -32,6 +34,10 @@ class RunPanel(QtWidgets.QWidget):
         row.addWidget(self.progress, 1)
         row.addWidget(self.cancel_button)
         layout.addLayout(row)
+        self.beside = QtWidgets.QLabel("")  # the training running beside the solve: attach_beside
+        self.beside.setStyleSheet("color: #5f6b7a;")
+        self.beside.setVisible(False)
+        layout.addWidget(self.beside)
         self.log = QtWidgets.QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(5000)
@@ -50,6 +56,19 @@ class RunPanel(QtWidgets.QWidget):
         job.progress.connect(self._progress)
         job.log.connect(self.append)
         job.finished.connect(lambda job=job: self._finished(job))
+
+    def attach_beside(self, job: Job) -> None:
+        """Log ``job`` and tell in one line how far it is (its own dialog shows it and cancels it)."""
+        job.log.connect(self.append)
+
+        def progress(fraction: float | None, message: str) -> None:
+            share = "" if fraction is None else f" {100 * fraction:.0f}%"
+            self.beside.setText(f"also running: {job.name}{share}: {message[:80]} (its dialog shows it and cancels it)")
+
+        job.progress.connect(progress)
+        job.finished.connect(lambda: self.beside.setVisible(False))
+        self.beside.setText(f"also running: {job.name} (its dialog shows it and cancels it)")
+        self.beside.setVisible(True)
 
     def append(self, line: str) -> None:
         self.log.appendPlainText(f"{time.strftime('%H:%M:%S')}  {line}")

@@ -6,6 +6,7 @@ current and tells the widgets when that changes. Widgets never keep their own co
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from engine.comparison import Comparison, compare
 from engine.mesh.mesh import Mesh
 from engine.result import Result
 
-__all__ = ["Session", "mesh_key"]
+__all__ = ["Session", "answer_key", "compare_answers", "mesh_key"]
 
 
 def mesh_key(case: Case) -> str:
@@ -24,6 +25,39 @@ def mesh_key(case: Case) -> str:
     if case.geometry.file is not None:
         return f"file:{case.resolve(case.geometry.file).resolve()}"
     return case.geometry.model_dump_json() + case.mesh.model_dump_json()
+
+
+def answer_key(case: Case, solver: str) -> str:
+    """What decides ``solver``'s answer to ``case``: two cases with the same key get the same answer.
+
+    The case as validated, every default filled in (so a case file's short form and the long
+    form a project saves agree), less what no answer depends on: the title and description,
+    what ``workbench run`` solves with by default, what a batch run writes; and, for any solver
+    but the surrogate, the surrogate's model.
+    """
+    data = case.model_dump(mode="json", exclude_none=True)
+    for name in ("title", "description"):
+        data.pop(name)
+    data["solver"].pop("kind")
+    if solver != "surrogate":
+        data["solver"].pop("surrogate", None)
+    data["output"] = sorted(case.output.fields or [])  # the fields a result keeps
+    if case.geometry.file is not None:
+        data["geometry"]["file"] = str(case.resolve(case.geometry.file).resolve())  # one file, however it is written
+        data.pop("mesh")  # a mesh file is read as it is (and a saved case drops these options)
+    return json.dumps(data, sort_keys=True)
+
+
+def compare_answers(results: dict[str, Result]) -> tuple[Comparison | None, str | None]:
+    """The comparison of the classical and the surrogate answer in ``results`` (None while one
+    is missing), or why they cannot be compared. Slow for a big mesh; no Qt, so a worker may."""
+    reference, candidate = results.get("classical"), results.get("surrogate")
+    if reference is None or candidate is None:
+        return None, None
+    try:
+        return compare(reference, candidate), None
+    except Exception as exc:  # e.g. results of two different meshes: say why, keep both
+        return None, str(exc)
 
 
 class Session(QtCore.QObject):
@@ -75,15 +109,14 @@ class Session(QtCore.QObject):
     # -- results --
     def set_results(self, results: dict[str, Result], *, replace: bool = False, comparison: Comparison | None = None) -> None:
         """Add (or with ``replace``, set) results by label; compare when both answers are there
-        (``comparison``: theirs, when the caller compared them already)."""
+        (``comparison``: theirs, when the caller compared them already; used if it compares the
+        very two answers the session then holds)."""
         self.results = dict(results) if replace else {**self.results, **results}
-        self.comparison, self.comparison_error = comparison, None
         reference, candidate = self.results.get("classical"), self.results.get("surrogate")
-        if comparison is None and reference is not None and candidate is not None:
-            try:
-                self.comparison = compare(reference, candidate)
-            except Exception as exc:  # e.g. results of two different meshes: say why, keep both
-                self.comparison_error = str(exc)
+        if comparison is not None and comparison.reference is reference and comparison.candidate is candidate:
+            self.comparison, self.comparison_error = comparison, None
+        else:
+            self.comparison, self.comparison_error = compare_answers(self.results)
         self.resultsChanged.emit()
         self.set_dirty(True)
 

@@ -1,10 +1,12 @@
 """TrainingDialog: generate a data set with the classical solver and train a surrogate on it,
-on the window's worker, with live loss curves, Cancel, and the result saved into the library."""
+as a job of its own beside the window's meshing and solving, with live loss curves, Cancel,
+and the result saved into the library."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ from PySide6 import QtCore, QtWidgets
 from engine.errors import InputError, WorkbenchError
 from engine.resources import resources_dir
 
-__all__ = ["TrainingDialog", "DEFAULT_CONFIGS", "datasets_dir"]
+__all__ = ["TrainingDialog", "DEFAULT_CONFIGS", "datasets_dir", "training_threads"]
 
 #: Small starting configs per model: they train in minutes on a laptop CPU.
 DEFAULT_CONFIGS: dict[str, dict[str, Any]] = {
@@ -26,11 +28,21 @@ DEFAULT_CONFIGS: dict[str, dict[str, Any]] = {
 }
 
 
+def training_threads() -> int:
+    """Torch threads for a training in the app: every core but one, which the GUI and a solve
+    run meanwhile share (a surrogate solve meanwhile uses torch's pool, the process's, as well)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores - 1)
+
+
 def datasets_dir() -> Path:
     """Where the app keeps the data sets it generates: beside the user's model library."""
     from engine.surrogates.library import user_library
 
     return user_library().parent / "datasets"
+
+
+_START_TIP = "generate the data set (reused when it exists) and train; meshing and solving in the window carry on meanwhile"
 
 
 class TrainingDialog(QtWidgets.QDialog):
@@ -107,9 +119,11 @@ class TrainingDialog(QtWidgets.QDialog):
         layout.addWidget(self.progress)
         buttons = QtWidgets.QHBoxLayout()
         self.start_button = QtWidgets.QPushButton("Generate and train")
+        self.start_button.setToolTip(_START_TIP)
         self.start_button.clicked.connect(self.start)
         self.cancel_button = QtWidgets.QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
+        self.cancel_button.setToolTip("stop the training; nothing is saved (the window's Cancel stops its solve, not this)")
         self.cancel_button.clicked.connect(self.cancel)
         close = QtWidgets.QPushButton("Close")
         close.clicked.connect(self.close)
@@ -179,14 +193,15 @@ class TrainingDialog(QtWidgets.QDialog):
                              progress=lambda f, m: progress(None if f is None else 0.3 * f, f"data: {m}"), cancel=cancel)
             return train_surrogate(
                 plan["dataset"], model=plan["model"], config=plan["config"], name=plan["name"], epochs=plan["epochs"],
-                learning_rate=plan["learning_rate"], time_budget=plan["time_budget"],
+                learning_rate=plan["learning_rate"], time_budget=plan["time_budget"], num_threads=plan["threads"],
                 progress=lambda f, m: progress(None if f is None else 0.3 + 0.7 * f, f"training: {m}"),
                 on_epoch=progress.yielded, cancel=cancel,
             )
 
-        job = self.window_.start_job(f"train {plan['name']}", work, self._saved)
+        plan["threads"] = training_threads()
+        job = self.window_.start_job(f"train {plan['name']}", work, self._saved, kind="training")
         if job is None:
-            self.status.setText("The window is busy with another job: wait for it or cancel it.")
+            self.status.setText("A training is running already (one at a time): wait for it or cancel it.")
             return
         self.job = job
         job.progress.connect(self._progress)
@@ -195,6 +210,7 @@ class TrainingDialog(QtWidgets.QDialog):
         job.cancelled.connect(lambda: self.status.setText("Cancelled: nothing was saved. The data generated so far is kept and reused next time."))
         job.errored.connect(lambda exc: self.status.setText(f"Failed: {exc}"))
         self.start_button.setEnabled(False)
+        self.start_button.setToolTip(f"one training at a time: {job.name} is running (Cancel stops it)")
         self.cancel_button.setEnabled(True)
         self.status.setText(f"Generating the data set into {plan['dataset']} (kept and reused by later runs with the same settings)...")
 
@@ -228,9 +244,20 @@ class TrainingDialog(QtWidgets.QDialog):
     def _finished(self) -> None:
         self.job = None
         self.start_button.setEnabled(True)
+        self.start_button.setToolTip(_START_TIP)
         self.cancel_button.setEnabled(False)
 
-    def closeEvent(self, event) -> None:
-        if self.job is not None:
-            self.job.cancel()
-        super().closeEvent(event)
+    def reject(self) -> None:
+        """Close (Esc, Close, the title bar; QDialog's closeEvent comes here too), asking first
+        whether to stop a training that is still running: No keeps it training."""
+        if self.job is not None and not self.job.cancel_requested:
+            if self.window_.confirm_close:
+                answer = QtWidgets.QMessageBox.question(
+                    self, "Stop the training?", "The training has not finished: closing stops it and saves no model "
+                    "(the data generated so far is kept for the next run). Stop it and close?",
+                    QtWidgets.QMessageBox.StandardButton.Yes | QtWidgets.QMessageBox.StandardButton.No, QtWidgets.QMessageBox.StandardButton.No,
+                )
+                if answer != QtWidgets.QMessageBox.StandardButton.Yes:
+                    return
+            self.cancel()
+        super().reject()

@@ -101,6 +101,11 @@ class Job(QtCore.QObject):
         self._thread.start()
         return self
 
+    @property
+    def cancel_requested(self) -> bool:
+        """Cancel was asked for (the job may still be winding down)."""
+        return self._cancel.is_set()
+
     def cancel(self) -> None:
         """Ask the job to stop; it does so at its next check and then emits ``cancelled``."""
         if self.is_running and not self._cancel.is_set():

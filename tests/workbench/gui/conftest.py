@@ -38,16 +38,30 @@ def window(qtbot, tmp_path, monkeypatch):
     win.show()
     qtbot.waitExposed(win)
     yield win
-    if win.job is not None:
-        win.job.cancel()
-        win.job.wait(30)
+    for job in win.running_jobs():
+        job.cancel()
+        job.wait(30)
     win.close()
 
 
 def wait_job(qtbot, window, timeout: float = 120.0) -> str:
-    """Wait for the window's running job to end; its outcome."""
-    if window.job is None:
+    """Wait for the window's running job (its mesh or solve, else its training) to end; its outcome."""
+    job = window.job or window.training_job
+    if job is None:
         return "none"
-    with qtbot.waitSignal(window.jobFinished, timeout=int(timeout * 1000)) as blocker:
-        pass
-    return blocker.args[1]
+    qtbot.waitUntil(lambda: job not in window.running_jobs(), timeout=int(timeout * 1000))
+    return job.outcome
+
+
+def open_example(qtbot, window, name: str) -> None:
+    """Open a shipped example case; opening meshes it."""
+    from engine.resources import resource_path
+
+    assert window.open_case(resource_path(f"examples/{name}"))
+    assert wait_job(qtbot, window) == "returned"
+
+
+def run_to_end(qtbot, window, which: str) -> None:
+    """Run ``which`` ("classical", "surrogate", "both") and wait for its answer."""
+    assert window.run(which) is not None
+    assert wait_job(qtbot, window) == "returned"

@@ -10,14 +10,10 @@ from PySide6 import QtCore, QtWidgets
 
 from engine.resources import resource_path
 
-from .conftest import wait_job
+from .conftest import wait_job, open_example as _open
 
 DARCY = resource_path("examples/darcy_unit_square.toml")
 
-
-def _open(qtbot, window, name: str) -> None:
-    assert window.open_case(resource_path(f"examples/{name}"))
-    assert wait_job(qtbot, window) == "returned"  # opening meshes the case
 
 
 def test_open_example_meshes_it_and_lists_regions(qtbot, window):
@@ -464,7 +460,7 @@ def test_training_refuses_the_name_of_a_shipped_model(qtbot, window):
     dialog.close()
 
 
-def test_refused_values_go_back_to_the_value_in_use(qtbot, window):
+def test_refused_values_leave_the_case_its_value_in_use(qtbot, window):
     _open(qtbot, window, "darcy_unit_square.toml")
     panel = window.case_panel
     k_in_use = window.session.case.physics.k
@@ -472,7 +468,8 @@ def test_refused_values_go_back_to_the_value_in_use(qtbot, window):
     k_edit.setText("1 + sin(x")
     k_edit.setModified(True)
     k_edit.editingFinished.emit()
-    assert k_edit.text() == k_in_use and window.session.case.physics.k == k_in_use
+    assert window.session.case.physics.k == k_in_use
+    assert k_edit.text() == "1 + sin(x" and k_edit.error, "what was typed stays, marked, for correction"
     assert panel.message.text().startswith("Not applied:") and "kept" in panel.message.text()
     # Checked against the mesh as well: k must be positive where it acts.
     k_edit = panel.findChild(QtWidgets.QLineEdit, "physics.k")
@@ -481,7 +478,8 @@ def test_refused_values_go_back_to_the_value_in_use(qtbot, window):
     k_edit.editingFinished.emit()
     assert "not positive" in panel.message.text()
     assert window.session.case.physics.k == k_in_use
-    qtbot.waitUntil(lambda: panel.findChild(QtWidgets.QLineEdit, "physics.k").text() == k_in_use, timeout=2000)
+    qtbot.wait(50)  # the panel refreshes after a refusal
+    assert panel.findChild(QtWidgets.QLineEdit, "physics.k").text() == "-1"
     # A probe outside the mesh is refused when it is typed, not when the case runs.
     error = window.editor.edit("far probe", lambda d: d["probes"].append({"name": "far", "point": [0.5, 5.0]}))
     assert error is not None and "outside the mesh" in error
@@ -576,8 +574,10 @@ def test_a_refused_geometry_parameter_shows_the_value_in_use(qtbot, window):
     radius.setText("1.5")
     radius.setModified(True)
     radius.editingFinished.emit()
-    assert "Not applied" in window.mesh_panel.message.text()
-    qtbot.waitUntil(lambda: radius.text() == "0.05", timeout=2000)
+    assert "Not applied" in window.mesh_panel.message.text() and "kept 0.05" in window.mesh_panel.message.text()
+    qtbot.wait(50)  # the panel refreshes after a refusal
+    assert window.session.case.geometry.parameters["radius"] == 0.05
+    assert radius.text() == "1.5" and radius.error, "what was typed stays, marked, for correction"
     window.open_mesh(resource_path("meshes/l_bracket.inp"))  # a new document starts with no old message
     assert window.mesh_panel.message.text() == "" and window.case_panel.message.text() == ""
     assert wait_job(qtbot, window) == "returned"
