@@ -103,6 +103,13 @@ def _write_vtu_step(result: Result, step: int | None, path: Path) -> None:
 _ARRAY_NAME = re.compile(rb'<DataArray [^>]*Name="([^"]*)"')
 
 
+def _stored_unit(unit) -> str:
+    """A field's unit as a result file holds it; files written before units were recorded called
+    a temperature "temperature", which is no unit: "" lets the reader ask the physics instead."""
+    unit = str(unit)
+    return "" if unit == "temperature" else unit
+
+
 def _label_units(path: Path, units: dict[str, str]) -> None:
     """Give each field's array in the VTU meshio wrote its unit, as VTK's ``UNITS_LABEL``
     information key (VTK and ParaView read it back; meshio can write no such key, and reads
@@ -335,7 +342,7 @@ def _read_v1(h5, source: str) -> Result:
             association,
             times if series else None,
             tuple(components) if isinstance(components, list) and components else None,
-            str(d.attrs.get("units", "")),
+            _stored_unit(d.attrs.get("units", "")),
         )
     probes = {}
     for name, p in _member(h5, "probes", h5py.Group, source).items():

@@ -90,6 +90,8 @@ def unit_of(kind: str, name: str, *, system: str = "SI") -> str:
             base = name.removesuffix(suffix)
             if base != name and spec.unit(base):
                 unit = spec.unit(base) if same else "-"
+                if unit == "K" and system == "SI-degC":
+                    return "K"  # an error is a temperature difference: kelvin, never degrees Celsius
                 break
     return in_system(unit, system)
 

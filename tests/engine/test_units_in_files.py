@@ -85,3 +85,9 @@ def test_a_time_series_labels_every_step_in_the_stated_system(tmp_path):
     steps = sorted((tmp_path / "classical").glob("*.vtu"))  # beside classical.pvd
     assert len(steps) == 3 and all(_vtu_units(p) == {"T": "°C", "heat_flux": "W/m^2"} for p in steps)
     assert engine.read_hdf5(tmp_path / "result.h5").fields["T"].units == "°C"
+    # A file written before units were recorded called T's unit "temperature": no unit, so none.
+    import h5py
+
+    with h5py.File(tmp_path / "result.h5", "r+") as h5:
+        h5["fields/T"].attrs["units"] = "temperature"
+    assert engine.read_hdf5(tmp_path / "result.h5").fields["T"].units == ""

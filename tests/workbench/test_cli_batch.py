@@ -44,8 +44,10 @@ def test_metrics_json_follows_its_schema(resources, tmp_path):
     jsonschema.validate(metrics, schema)
     assert set(metrics["pictures"]) == {"classical_u.png", "classical_flux.png", "surrogate_u.png", "error_u.png"}
     assert all((tmp_path / "both" / name).stat().st_size > 5000 for name in metrics["pictures"])
-    done = workbench("run", resources / "examples" / "nafems_le1.toml", "--out", tmp_path / "le1", "--json")
-    jsonschema.validate(json.loads(done.stdout), schema)
+    for example in ("nafems_le1.toml", "nafems_t3.toml"):  # units "none" and "SI-degC"
+        done = workbench("run", resources / "examples" / example, "--out", tmp_path / example, "--json")
+        assert done.returncode == 0, done.stderr
+        jsonschema.validate(json.loads(done.stdout), schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**metrics, "solvers": {"classical": {**metrics["solvers"]["classical"], "wall_time": "fast"}}}, schema)
 

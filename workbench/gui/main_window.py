@@ -26,6 +26,7 @@ from engine.result import Result
 
 from workbench.gui.case_editor import CaseEditor, case_data, check_geometry
 from workbench.gui.case_panel import CasePanel
+from workbench.gui.forms import CheckedEdit
 from workbench.gui.mesh_panel import MeshPanel, mesh_statistics
 from workbench.gui.metrics_panel import MetricsPanel
 from workbench.gui.plots import ErrorHistogram, LinePlotPanel, PreparedHistogram, PreparedProfile, ProbeTimePlot, export_plot
@@ -903,20 +904,31 @@ class MainWindow(QtWidgets.QMainWindow):
         for action in (self.act_run_surrogate, self.act_run_both):
             _tell(action, busy_tip or tip or self._tips[action])
 
-    def commit_pending_edit(self) -> None:
-        """Apply (or, if refused, undo) what is typed in the focused field but not yet confirmed,
-        so that a run never uses another value than the form shows."""
+    def commit_pending_edit(self) -> list[str]:
+        """Apply what is typed in a field but not yet confirmed; what stays refused, as
+        "label: reason" (a refused text stays in its field for correction, so a run or a mesh
+        must not start then: it would use another value than the form shows)."""
         for edit in self.setup_tabs.findChildren(QtWidgets.QLineEdit):
             if edit.isModified() and edit.isVisible() and not edit.isReadOnly():
                 if edit.hasAcceptableInput():
                     edit.editingFinished.emit()
-                else:  # half-typed ("1e", "-"): show the value in use again
+                else:  # half-typed in a box with a validator: show the value in use again
                     edit.setModified(False)
                     self.case_panel.refresh(self.session.case)
                     self.mesh_panel.refresh(self.session.case)
+        return [f"{edit.label or 'a field'}: {edit.error}" for edit in self.setup_tabs.findChildren(CheckedEdit)
+                if edit.error and edit.isVisible()]
+
+    def _refuse_for_refused_fields(self, doing: str) -> bool:
+        """Say (in the status bar) why ``doing`` does not start while a field holds a refused text."""
+        refused = self.commit_pending_edit()
+        if refused:
+            self.statusBar().showMessage(f"Not {doing}: correct the field marked red first ({refused[0]})", 15000)
+        return bool(refused)
 
     def mesh_case(self) -> Job | None:
-        self.commit_pending_edit()
+        if self._refuse_for_refused_fields("meshed"):
+            return None
         case = self.session.case
         if case is None:
             return None
@@ -952,7 +964,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def run(self, which: str) -> Job | None:
         """Run ``"classical"``, ``"surrogate"`` or ``"both"`` (then compare) on the current case."""
-        self.commit_pending_edit()
+        if self._refuse_for_refused_fields("run"):
+            return None
         case = self.session.case
         if case is None:
             self.statusBar().showMessage("open or set up a case first")

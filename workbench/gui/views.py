@@ -1033,6 +1033,8 @@ class CompareView(_FieldView):
         return PreparedComparison(comparison, field, component, error_mode, values, surface or mesh_surface(reference.mesh))
 
     def set_comparison(self, reference: Result | None, candidate: Result | None, comparison: Comparison | None, why_not: str | None = None) -> None:
+        if self.closed:  # an answer that arrives after the window closed draws nothing
+            return
         self.reference, self.candidate, self.comparison = reference, candidate, comparison
         self._whole_runs, self._drawn = {}, None  # (drawn again below)
         self._show_axes(comparison is not None and reference.mesh.dim == 3)

@@ -22,6 +22,8 @@ from engine.physics.units import UNIT_SYSTEMS, in_system, unit_label, unit_of
         ("heat", "T", "SI-degC", "°C"),
         ("heat", "robin.u_inf", "SI-degC", "°C"),
         ("heat", "k", "SI-degC", "W/(m K)"),  # a temperature difference: 1 K = 1 °C
+        ("heat", "T_error", "SI-degC", "K"),  # so is an error
+        ("heat", "T_abs_error", "SI-degC", "K"),
         ("heat", "k", "SI-mm", "mW/(mm K)"),
         ("heat", "rho", "SI-mm", "t/mm^3"),
         ("heat", "c", "SI-mm", "mJ/(t K)"),

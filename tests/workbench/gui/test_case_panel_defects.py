@@ -111,6 +111,20 @@ def test_a_refused_expression_stays_in_its_field_for_correction(qtbot, window):
     assert k_edit.text() == k_in_use
 
 
+def test_no_run_or_mesh_starts_while_a_field_holds_a_refused_text(qtbot, window):
+    _open(qtbot, window, "darcy_unit_square.toml")
+    panel = window.case_panel
+    window.setup_tabs.setCurrentWidget(panel)
+    k_edit = panel.findChild(QtWidgets.QLineEdit, "physics.k")
+    _type(qtbot, k_edit, "1e")  # the field keeps "1e", the case its k: a run would use another value
+    assert k_edit.error
+    assert window.run("classical") is None and window.mesh_case() is None
+    assert "correct the field marked red" in window.statusBar().currentMessage() and "k" in window.statusBar().currentMessage()
+    _type(qtbot, k_edit, "2")
+    assert window.run("classical") is not None
+    assert wait_job(qtbot, window) == "returned"
+
+
 def test_a_message_appearing_moves_no_field(qtbot, window):
     _open(qtbot, window, "darcy_unit_square.toml")
     panel = window.case_panel
