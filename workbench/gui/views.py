@@ -377,6 +377,13 @@ class _VtkView(QtWidgets.QWidget):
         for timer in self.findChildren(QtCore.QTimer):
             timer.stop()
         self.plotter.close()
+        # pyvistaqt keeps Python wrappers of its GL context's surface. A QSurface is no QObject:
+        # when Qt deletes it the wrapper goes stale, and the binding then hands that wrapper out
+        # for whatever object is next made at its address (seen in CI: a dock's toggle action
+        # came back as a QSurface). Drop them while the surface still exists.
+        forget = getattr(self.plotter, "_forget_context", None)
+        if forget is not None:
+            forget()
 
 
 class _FieldView(_VtkView):

@@ -31,3 +31,12 @@ def test_emitting_signals_leaves_the_reference_counts_of_none_true_and_false_alo
     after = _counts()
     assert got == [1] * 500
     assert [a - b for a, b in zip(after, before)] == [0, 0, 0], f"Qt binding {QtCore.__version__} miscounts references"
+
+
+def test_a_closed_view_keeps_no_wrapper_of_its_gl_surface(qtbot, window):
+    """A stale QSurface wrapper is handed out for the next object at its address: closing the
+    window must drop the views' references to their GL context and surface."""
+    window.close()
+    for view in (window.mesh_view, window.result_view, window.compare_view):
+        assert view.closed
+        assert getattr(view.plotter, "_surface", None) is None and getattr(view.plotter, "_ctx", None) is None
