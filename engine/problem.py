@@ -220,15 +220,38 @@ def _check_regions(case: Case, mesh: Mesh) -> None:
                 )
 
 
+#: The cell shapes each element family is made for: P on simplices, Q on tensor-product cells.
+ELEMENT_CELLS = {"P": ("triangle", "tetra"), "Q": ("quad", "hexahedron")}
+
+
+def element_for_cell(element: str, cell: str) -> str:
+    """The finite element that fits ``cell``: ``element`` itself when its family fits, else the
+    other family's element of the same degree where the case schema offers it (P1 <-> Q1, P2 <-> Q2).
+
+    >>> element_for_cell("P2", "quad"), element_for_cell("Q1", "triangle"), element_for_cell("P1", "tetra")
+    ('Q2', 'P1', 'P1')
+    """
+    import typing
+
+    from engine.case.schema import ClassicalOptions
+
+    family = next(f for f, cells in ELEMENT_CELLS.items() if cell in cells)
+    if element.startswith(family):
+        return element
+    offered = typing.get_args(ClassicalOptions.model_fields["element"].annotation)
+    same_degree = family + element[1:]
+    return same_degree if same_degree in offered else next(e for e in offered if e.startswith(family))
+
+
 def _check_physics(case: Case, mesh: Mesh) -> None:
     spec = get_physics(case.physics.kind)
     if spec.check_mesh is not None:
         spec.check_mesh(case, mesh)
     element = case.solver.classical.element
     kinds = {t.rstrip("0123456789") for t in mesh.domain_cells}
-    if element.startswith("Q") and not kinds <= {"quad", "hexahedron"}:
+    if element.startswith("Q") and not kinds <= set(ELEMENT_CELLS["Q"]):
         raise CaseError("Q elements need quadrilaterals or hexahedra", field="solver.classical.element", value=element, expected="P1 or P2 for this mesh, or mesh.cell = 'quad' / 'hexahedron'")
-    if element.startswith("P") and not kinds <= {"triangle", "tetra"}:
+    if element.startswith("P") and not kinds <= set(ELEMENT_CELLS["P"]):
         raise CaseError("P elements need triangles or tetrahedra", field="solver.classical.element", value=element, expected="Q1 or Q2 for this mesh of quadrilaterals or hexahedra")
 
 

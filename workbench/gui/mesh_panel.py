@@ -8,21 +8,21 @@ A value the case refuses stays in its field, marked, with the reason in the pane
 
 from __future__ import annotations
 
-import typing
 from typing import Any
 
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 
-from engine.case.schema import Case, ClassicalOptions
+from engine.case.schema import Case
 from engine.mesh.geometry import GEOMETRIES
 from engine.mesh.mesh import Mesh
 from engine.physics.units import LENGTH, in_system, unit_label
+from engine.problem import element_for_cell
 
 from workbench.gui.case_editor import CaseEditor
 from workbench.gui.forms import NumberEdit, StatusLine, WheelGuard
 
-__all__ = ["MeshPanel", "element_for_cell", "mesh_statistics"]
+__all__ = ["MeshPanel", "mesh_statistics"]
 
 
 #: Corner-to-corner edges of each cell shape (VTK/meshio node order).
@@ -32,21 +32,6 @@ _EDGES = {
     "tetra": [(0, 1), (1, 2), (2, 0), (0, 3), (1, 3), (2, 3)],
     "hexahedron": [(0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4), (0, 4), (1, 5), (2, 6), (3, 7)],
 }
-
-
-def element_for_cell(element: str, cell: str) -> str:
-    """The finite element that fits ``cell``: P on triangles and tetrahedra, Q on quadrilaterals
-    and hexahedra, of ``element``'s degree where the case schema offers it (P1 <-> Q1, P2 <-> Q2).
-
-    >>> element_for_cell("P2", "quad"), element_for_cell("Q1", "triangle"), element_for_cell("P1", "tetra")
-    ('Q2', 'P1', 'P1')
-    """
-    family = "Q" if cell in ("quad", "hexahedron") else "P"
-    if element.startswith(family):
-        return element
-    offered = typing.get_args(ClassicalOptions.model_fields["element"].annotation)
-    same_degree = family + element[1:]
-    return same_degree if same_degree in offered else next(e for e in offered if e.startswith(family))
 
 
 def mesh_statistics(mesh: Mesh) -> dict[str, Any]:
