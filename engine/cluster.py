@@ -65,7 +65,10 @@ def local_cluster(n_workers: int):
             "distributed.worker.profile.enabled": False,  # its stack sampling every 10 ms costs ~10%
         }
         with dask.config.set(settings):
-            return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR)
+            # CRITICAL: a task's error reaches the client as its exception; what the workers log
+            # at ERROR is their own plumbing, e.g. the heartbeat traceback of a worker that finds
+            # the scheduler gone when Ctrl-C stops a sweep, printed over a clean "interrupted".
+            return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.CRITICAL)
     finally:
         restore_environ(saved)
 
