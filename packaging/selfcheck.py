@@ -47,6 +47,21 @@ def check_gmsh() -> dict:
     return {"libgmsh": os.path.basename(gmsh.libpath), "points": mesh.n_points}
 
 
+def check_flow() -> dict:
+    """Navier-Stokes from the bundle: its physics plug-in is found, Taylor-Hood elements
+    assemble and SciPy's sparse direct solver (the flow's) factorises."""
+    import engine
+    from engine.case.load import parse_case
+    from engine.physics.registry import default_case
+    from engine.solvers.fem.classical import ClassicalSolver
+
+    document = default_case("navier_stokes") | {"mesh": {"size": 0.2}}
+    result = ClassicalSolver().solve(engine.Problem.from_case(parse_case(document)))
+    speed = float(abs(result.fields["velocity"].values).max())
+    assert 0.99 < speed < 1.01, f"the cavity's fastest point should move with the lid (1 m/s), not {speed}"
+    return {"unknowns": result.provenance.metrics["dofs"], "newton_steps": result.provenance.metrics["newton_steps"]}
+
+
 def check_torch() -> dict:
     import torch
 
@@ -122,7 +137,7 @@ def main(argv: list[str]) -> int:
         else:
             print(f"usage: workbench --bundle-selfcheck [--screenshot FILE] [--no-dask]; unknown {arg!r}", file=sys.stderr)
             return 2
-    checks = {"resources": check_resources, "gmsh": check_gmsh, "torch": check_torch}
+    checks = {"resources": check_resources, "gmsh": check_gmsh, "flow": check_flow, "torch": check_torch}
     if dask:
         checks["dask"] = check_dask
     if screenshot is not None:

@@ -561,6 +561,7 @@ def _models_show(args) -> int:
 
 # -- run ------------------------------------------------------------------------------------
 def _run(args) -> int:
+    from engine.physics.registry import get_physics
     from engine.run import run_case
 
     with _Progress(args) as progress, _cancel_on_sigint() as cancel:
@@ -577,6 +578,11 @@ def _run(args) -> int:
                 print(f"  warning: {flag}")
         else:
             print(f"{name}: {summary['dofs']} unknowns, {summary['iterations']} iterations, residual {summary['residual']:.2e}, {summary['wall_time']:.2f} s")
+        for quantity in get_physics(outcome.metrics["physics"]).quantities:
+            value = summary["details"].get(quantity.key)
+            if isinstance(value, (int, float)):
+                unit = "" if quantity.unit == "-" else f" {quantity.unit}"
+                print(f"  {quantity.key} = {value:.6g}{unit} ({quantity.description})")
         times = summary["times"]
         for probe, values in summary["probes"].items():
             if times:  # a time series: the value at the last time

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from engine.case.schema import Case
     from engine.mesh.mesh import Mesh
 
-__all__ = ["BoundaryModel", "NON_NEGATIVE", "OutputField", "POSITIVE", "PhysicsModel", "PhysicsSpec", "ValueCheck", "WHOLE_REGION", "tag_values"]
+__all__ = ["BoundaryModel", "NON_NEGATIVE", "OutputField", "POSITIVE", "PhysicsModel", "PhysicsSpec", "Quantity", "ValueCheck", "WHOLE_REGION", "tag_values"]
 
 
 class PhysicsModel(StrictModel):
@@ -88,6 +88,16 @@ class OutputField:
         return {"scalar": 1, "vector": dim, "tensor": dim * (dim + 1) // 2}[self.shape]
 
 
+@dataclass(frozen=True)
+class Quantity:
+    """A number a solve reports beside its fields (a drag coefficient), found under ``key`` in
+    the result's metrics; the command line prints those a run has."""
+
+    key: str
+    unit: str
+    description: str
+
+
 class ValueCheck(NamedTuple):
     """A rule a coefficient's values must meet wherever it acts: its words and its test."""
 
@@ -126,8 +136,10 @@ class PhysicsSpec:
         ``function(problem, discretization, linear, *, progress, cancel) -> FemSolution``.
         None when finite elements cannot answer it.
     unknown
-        ``"scalar"``, or ``"vector"`` (one component per space dimension): the finite element
-        space the classical solver builds.
+        ``"scalar"``, ``"vector"`` (one component per space dimension), or
+        ``"velocity-pressure"`` (a vector of the case's second-order element beside a scalar
+        pressure one order lower: Taylor-Hood): the finite element space the classical solver
+        builds.
     checks
         Rules for coefficient values, by key as in ``units`` (``"k"``, ``"robin.h"``), checked
         where each acts when a case is bound to its mesh.
@@ -137,6 +149,9 @@ class PhysicsSpec:
     check_determined
         ``check_determined(case)`` raises ``CaseError`` where no condition fixes the solution;
         run by a solver, not when binding, since a case being set up may lack its conditions.
+    quantities
+        The numbers a solve may report beside its fields (forces, pressure drops), in the order
+        they are printed.
     labels, order
         Form hints: a label for a key (default: the key itself) and the order of the
         ``[physics]`` keys in the app's form (default: the model's field order).
@@ -149,10 +164,11 @@ class PhysicsSpec:
     units: Mapping[str, str]
     default_case: Mapping[str, Any]
     classical: str | None = None
-    unknown: Literal["scalar", "vector"] = "scalar"
+    unknown: Literal["scalar", "vector", "velocity-pressure"] = "scalar"
     checks: Mapping[str, ValueCheck] = field(default_factory=dict)
     check_mesh: Callable[[Case, Mesh], None] | None = None
     check_determined: Callable[[Case], None] | None = None
+    quantities: tuple[Quantity, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
     order: tuple[str, ...] = ()
 

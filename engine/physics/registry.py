@@ -44,6 +44,7 @@ _BUILT_IN = {
     "diffusion": "engine.physics.diffusion:DIFFUSION",
     "heat": "engine.physics.heat:HEAT",
     "elasticity": "engine.physics.elasticity:ELASTICITY",
+    "navier_stokes": "engine.physics.navier_stokes:NAVIER_STOKES",
 }
 _installed: dict[str, PhysicsSpec] | None = None  # built-in and entry points, loaded on first use
 _added: dict[str, PhysicsSpec] = {}  # register_physics

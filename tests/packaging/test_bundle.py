@@ -162,6 +162,7 @@ def test_frozen_selfcheck(unpacked, tmp_path):
     failed = {k: v for k, v in report.items() if isinstance(v, dict) and not v.get("ok")}
     assert proc.returncode == 0 and not failed, json.dumps(failed, indent=1) + proc.stderr[-3000:]
     assert report["torch"]["cuda_built"] is False
+    assert report["flow"]["newton_steps"] >= 1  # Navier-Stokes solved inside the bundle
     _not_blank(shot)
 
 

@@ -18,6 +18,19 @@ from engine.result import Result
 __all__ = ["MetricsPanel"]
 
 
+def _physics_of(result: Result):
+    """The PhysicsSpec of the case a result answers (None when the result does not say)."""
+    import tomllib
+
+    from engine.errors import InputError
+    from engine.physics.registry import get_physics
+
+    try:
+        return get_physics(tomllib.loads(result.provenance.case or "")["physics"]["kind"])
+    except (tomllib.TOMLDecodeError, KeyError, TypeError, InputError):  # a result from elsewhere, a physics not installed
+        return None
+
+
 def _item(text: str) -> QtWidgets.QTableWidgetItem:
     return QtWidgets.QTableWidgetItem(text)
 
@@ -79,9 +92,13 @@ class MetricsPanel(QtWidgets.QWidget):
         self.comparison = self._table(["field", "relative L2", "max |error|", "at"])
         self.probes = self._table(["probe", "field", "classical", "surrogate", "difference"])
         self.probes.setToolTip("probe values; for a time series, at the time the Result view shows")
+        self.quantities = self._table(["quantity", "value", "meaning"])
+        self.quantities.setToolTip("numbers the solve reports beside its fields (forces, pressure drops); for a time series, at the last time or over the last period")
         self.probes_title = QtWidgets.QLabel("<b>Probes</b>")
-        for title, table in (("Solvers", self.solvers), ("Comparison (surrogate vs classical)", self.comparison), (None, self.probes)):
-            layout.addWidget(self.probes_title if title is None else QtWidgets.QLabel(f"<b>{title}</b>"))
+        self.quantities_title = QtWidgets.QLabel("<b>Quantities</b>")
+        for title, table in (("Solvers", self.solvers), ("Quantities", self.quantities), ("Comparison (surrogate vs classical)", self.comparison), (None, self.probes)):
+            label = {None: self.probes_title, "Quantities": self.quantities_title}.get(title) or QtWidgets.QLabel(f"<b>{title}</b>")
+            layout.addWidget(label)
             layout.addWidget(table)
         self.results: dict[str, Result] = {}
         self.compared: Comparison | None = None
@@ -129,6 +146,7 @@ class MetricsPanel(QtWidgets.QWidget):
             for col, text in enumerate([label, _seconds(prov.wall_time), size, _iterations(prov), residual]):
                 self.solvers.setItem(row, col, _item(text))
             warnings += [f"{label}: {flag}" for flag in prov.metrics.get("out_of_training_range", [])]
+        self._show_quantities(results)
         metrics = comparison.metrics if comparison is not None else {}
         self.comparison.setRowCount(len(metrics))
         for row, (name, m) in enumerate(metrics.items()):
@@ -138,7 +156,7 @@ class MetricsPanel(QtWidgets.QWidget):
         self.results, self.time = results, None
         self.compared = comparison if metrics else None
         self._show_probes()
-        for table in (self.solvers, self.comparison, self.probes):
+        for table in (self.solvers, self.quantities, self.comparison, self.probes):
             table.resizeColumnsToContents()
             _fit_rows(table)
         self.stale.setVisible(False)
@@ -153,6 +171,24 @@ class MetricsPanel(QtWidgets.QWidget):
         else:
             self.headline.setText("No results yet.")
         self.warnings.setText("\n".join(warnings))
+
+    def _show_quantities(self, results: dict[str, Result]) -> None:
+        """The physics' reported numbers (c_D, delta_p, ...) each solver's result holds; the
+        table and its title hide when there are none (a diffusion case)."""
+        rows = []
+        for label, result in results.items():
+            spec = _physics_of(result)
+            for quantity in spec.quantities if spec is not None else ():
+                value = result.provenance.metrics.get(quantity.key)
+                if isinstance(value, (int, float)):
+                    name = quantity.key if len(results) == 1 else f"{quantity.key} ({label})"
+                    rows.append((name, unit_label(f"{value:.6g}", "" if quantity.unit == "-" else quantity.unit), quantity.description))
+        self.quantities.setRowCount(len(rows))
+        for row, texts in enumerate(rows):
+            for col, text in enumerate(texts):
+                self.quantities.setItem(row, col, _item(text))
+        self.quantities.setVisible(bool(rows))
+        self.quantities_title.setVisible(bool(rows))
 
     def show_time(self, time: float | None) -> None:
         """Show the probes of a time series at ``time`` (the nearest saved step; None: the last)."""

@@ -52,9 +52,16 @@ class ClassicalSolver:
         options = problem.case.solver.classical.model_copy(update=self.overrides)
         check_cancelled(cancel)
         report(progress, 0.0, f"discretising with {options.element} elements")
-        components = problem.mesh.dim if spec.unknown == "vector" else 1
+        if spec.unknown == "velocity-pressure" and options.element in ("P1", "Q1"):
+            raise InputError(
+                f"{spec.kind} needs a velocity element one order above the pressure's (Taylor-Hood); {options.element} has none below it",
+                field="solver.classical.element", value=options.element, expected="'P2' (P2/P1 on triangles) or 'Q2' (Q2/Q1 on quads)",
+            )
+        components = problem.mesh.dim if spec.unknown != "scalar" else 1
         disc = Discretization(problem.mesh, options.element, components=components)
-        linear = LinearSolver(method=options.linear_solver, tolerance=options.tolerance, max_iterations=options.max_iterations, symmetric=True)
+        # Flow systems (saddle point, convection) are neither symmetric nor definite.
+        symmetric = spec.unknown != "velocity-pressure"
+        linear = LinearSolver(method=options.linear_solver, tolerance=options.tolerance, max_iterations=options.max_iterations, symmetric=symmetric)
         report(progress, 0.05, f"{disc.n_dofs} unknowns; assembling and solving")
 
         def sub_progress(fraction, message):

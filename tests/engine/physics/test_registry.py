@@ -24,7 +24,7 @@ from engine.problem import Problem
 from engine.solvers import get_solver
 
 ROOT = Path(__file__).resolve().parents[3]
-BUILT_IN = ["diffusion", "heat", "elasticity"]
+BUILT_IN = ["diffusion", "heat", "elasticity", "navier_stokes"]
 
 
 # -- a plug-in physics, defined as a third party would ------------------------------------------
@@ -82,7 +82,7 @@ def test_built_ins_are_registered_through_the_entry_point_group():
     assert set(BUILT_IN) <= set(installed), "entry points missing: run `.venv/bin/pip install -e . --no-deps` (make setup does)"
     for kind in BUILT_IN:
         assert installed[kind].load() is get_physics(kind)
-    assert physics_kinds()[:3] == BUILT_IN
+    assert physics_kinds()[: len(BUILT_IN)] == BUILT_IN
 
 
 def test_built_in_units_are_si_and_every_key_has_one():
@@ -111,6 +111,7 @@ def test_the_app_keeps_its_start_values_for_each_physics():
         {"kind": "diffusion", "k": 1.0, "f": 1.0},
         {"kind": "heat", "k": 1.0, "f": 0.0},
         {"kind": "elasticity", "E": 210e9, "nu": 0.3, "model": "plane_stress"},
+        {"kind": "navier_stokes", "rho": 1.0, "mu": 0.01},
     ]
     assert boundary_model("robin").start == {"h": 1.0, "u_inf": 0.0}
 
@@ -136,13 +137,13 @@ def test_a_registered_physics_validates_and_shows_in_the_schema_and_the_app_list
 
 
 def test_unknown_kinds_are_refused_naming_every_registered_one(toy):
-    with pytest.raises(CaseError, match=r"physics.kind: unknown kind: got 'nope'; expected one of 'diffusion', 'heat', 'elasticity', 'toy'"):
+    with pytest.raises(CaseError, match=r"physics.kind: unknown kind: got 'nope'; expected one of 'diffusion', 'heat', 'elasticity', 'navier_stokes', 'toy'"):
         parse_case(toy_case() | {"physics": {"kind": "nope"}})
-    with pytest.raises(CaseError, match=r"physics.kind: missing 'kind'; expected one of 'diffusion', 'heat', 'elasticity', 'toy'"):
+    with pytest.raises(CaseError, match=r"physics.kind: missing 'kind'; expected one of 'diffusion', 'heat', 'elasticity', 'navier_stokes', 'toy'"):
         parse_case(toy_case() | {"physics": {"k": 1.0}})
     with pytest.raises(CaseError, match=r"physics.kk: unknown key; expected one of kind, k, f. Did you mean 'k'\?"):
         parse_case(toy_case(kk=1.0))
-    with pytest.raises(InputError, match=r"physics.kind: unknown physics: got 'nope'; expected one of diffusion, heat, elasticity, toy"):
+    with pytest.raises(InputError, match=r"physics.kind: unknown physics: got 'nope'; expected one of diffusion, heat, elasticity, navier_stokes, toy"):
         get_physics("nope")
 
 
@@ -156,7 +157,7 @@ def test_a_registered_physics_has_its_own_boundary_types(toy):
     diffusion = toy_case() | {"physics": {"kind": "diffusion"}, "boundary": [{"region": "left", "type": "toy_wall", "value": 1.0}]}
     with pytest.raises(CaseError, match=r"diffusion physics takes no 'toy_wall' condition.*expected one of dirichlet, neumann, robin"):
         parse_case(diffusion)
-    with pytest.raises(CaseError, match=r"boundary\[0\].type: missing 'type'; expected one of .*'pressure', 'toy_wall'"):
+    with pytest.raises(CaseError, match=r"boundary\[0\].type: missing 'type'; expected one of .*'pressure', .*'outflow', 'toy_wall'"):
         parse_case(toy_case() | {"boundary": [{"region": "left"}]})
 
 
@@ -193,7 +194,7 @@ def test_unregistering_takes_the_physics_out_of_the_schema_again():
     parse_case(toy_case())
     unregister_physics("toy")
     assert "toy" not in physics_kinds()
-    with pytest.raises(CaseError, match=r"unknown kind: got 'toy'; expected one of 'diffusion', 'heat', 'elasticity'$"):
+    with pytest.raises(CaseError, match=r"unknown kind: got 'toy'; expected one of 'diffusion', 'heat', 'elasticity', 'navier_stokes'$"):
         parse_case(toy_case())
 
 
