@@ -5,9 +5,11 @@ looks like the app's view of the same field. pyvista renders with ``off_screen=T
 no window, no display needed. It is imported on first use only.
 
 How a field is shown: a 2D mesh is seen from +z with a scalar bar; a vector or tensor field is
-coloured by its magnitude; a result with a ``displacement`` field (elasticity) is drawn on the
-mesh warped by it, scaled so the largest displacement is a tenth of the mesh's size; a time series
-shows its last step.
+coloured by its magnitude, and a physics' vector output (a velocity, a flux) gets arrows on top
+(at most :data:`engine.visual.GLYPH_COUNT`); a result whose physics gives a displacement
+(elasticity: see :func:`engine.visual.warp_field`) is drawn on the mesh warped by it, scaled so the
+largest displacement is a tenth of the mesh's size; a time series shows its last step, coloured by
+its range over every step (as the app's Play does).
 
 Examples
 --------
@@ -28,7 +30,9 @@ import numpy as np
 from engine.atomic import atomic_path
 from engine.fields import Field
 from engine.mesh.mesh import Mesh
-from engine.visual import component_names, scalar_values, to_grid
+from engine.visual import (
+    arrow_fields, component_names, mesh_surface, scalar_range, scalar_values, shown_fields, to_grid, vector_glyphs, warp_field,
+)
 
 if TYPE_CHECKING:
     from engine.comparison import Comparison
@@ -57,6 +61,8 @@ def render_field(
     title: str | None = None,
     warp_by: Field | None = None,
     step: int = -1,
+    arrows: bool = False,
+    clim: tuple[float, float] | None = None,
     window_size: tuple[int, int] = WINDOW_SIZE,
 ) -> Path:
     """Render one field on ``mesh`` into the PNG file ``path`` (written atomically).
@@ -74,6 +80,10 @@ def render_field(
         :data:`WARP_FRACTION`).
     step
         The step of a time series to show (default the last).
+    arrows
+        Draw ``field`` (a point vector field) as arrows too, over its magnitude.
+    clim
+        The colour range; default that of the values shown.
 
     Examples
     --------
@@ -94,7 +104,7 @@ def render_field(
     values = scalar_values(field, component or "", step=step)
     grid = to_grid(mesh)
     (grid.point_data if field.association == "point" else grid.cell_data)[label] = np.asarray(values, dtype=float)
-    factor = 0.0
+    factor, offset = 0.0, None
     if warp_by is not None:
         displacement = to_grid(mesh, {"displacement": warp_by}, step=step).point_data["displacement"]
         largest = float(np.linalg.norm(displacement, axis=1).max()) if len(displacement) else 0.0
@@ -102,6 +112,7 @@ def render_field(
             factor = WARP_FRACTION * grid.length / largest
             grid.point_data["displacement"] = displacement
             grid = grid.warp_by_vector("displacement", factor=factor)
+            offset = factor * displacement
     if title is None:
         title = label
         if field.is_time_series and field.times is not None:
@@ -113,7 +124,10 @@ def render_field(
     try:
         plotter.set_background("white")
         finite = np.isfinite(values)
-        limits = [float(values[finite].min()), float(values[finite].max())] if finite.any() else [0.0, 1.0]
+        if clim is not None:
+            limits = [float(clim[0]), float(clim[1])]
+        else:
+            limits = [float(values[finite].min()), float(values[finite].max())] if finite.any() else [0.0, 1.0]
         if limits[0] == limits[1]:  # a constant field: a range VTK can draw
             limits = [limits[0] - 0.5, limits[1] + 0.5]
         plotter.add_mesh(
@@ -124,6 +138,9 @@ def render_field(
             show_edges=False,
             scalar_bar_args={"title": unit_label(label, field.units), "color": "black", "vertical": True, "position_x": 0.85, "position_y": 0.1, "height": 0.8},
         )
+        if arrows:
+            glyphs = vector_glyphs(mesh, field, candidates=mesh_surface(mesh).point_ids if mesh.dim == 3 else None)
+            plotter.add_mesh(glyphs.arrows(field, step=step, offset=offset), color="black", scalars=None, show_scalar_bar=False)
         plotter.add_text(title, position="upper_left", font_size=12, color="black")
         if mesh.dim == 2:
             plotter.view_xy()  # from +z
@@ -159,14 +176,19 @@ def render_pictures(
     out = Path(out)
     files = []
     for solver, result in results.items():
-        warp = result.fields.get("displacement")
-        for name, f in result.fields.items():
+        warp_name, with_arrows = warp_field(result), arrow_fields(result)
+        warp = result.fields[warp_name] if warp_name is not None else None
+        for name in shown_fields(result):
+            f = result.fields[name]
             title = f"{solver}: {name}"
             if f.n_components > 1:
-                title += " (magnitude)"
+                title += " (magnitude" + (", arrows)" if name in with_arrows else ")")
+            clim = None
             if f.is_time_series and f.times is not None:
                 title += f", t = {float(f.times[-1]):g}"
-            files.append(render_field(result.mesh, f, out / f"{solver}_{name}.png", title=title, warp_by=warp if warp is not None and warp.association == "point" else None))
+                clim = scalar_range(f, component_names(f)[0])  # one range over the run: the pictures of one run compare
+            files.append(render_field(result.mesh, f, out / f"{solver}_{name}.png", title=title, warp_by=warp,
+                                      arrows=name in with_arrows, clim=clim))
     if comparison is not None:
         mesh = comparison.reference.mesh
         for name, f in comparison.errors.items():

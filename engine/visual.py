@@ -32,10 +32,14 @@ from engine.mesh.mesh import Mesh
 if TYPE_CHECKING:
     import pyvista as pv
 
+    from engine.physics.base import PhysicsSpec
+    from engine.result import Result
+
 __all__ = [
     "VTK_CELL_TYPES", "CELL_IDS", "MESH_POINTS", "to_grid", "region_grid", "edge_grid", "MeshSurface", "mesh_surface", "scalar_values",
     "scalar_range", "component_names", "PointReading", "read_point", "picked_point", "COLOUR_MAPS", "RANGE_MODES", "ColourSettings",
-    "log_refusal", "contour_levels", "CUT_MODES", "PlaneCut", "volume_grid", "cut_grid",
+    "log_refusal", "contour_levels", "CUT_MODES", "PlaneCut", "volume_grid", "cut_grid", "physics_of", "shown_fields", "primary_field",
+    "warp_field", "arrow_fields", "GLYPH_COUNT", "ARROWS_ALONG", "spread_points", "arrow_points", "VectorGlyphs", "vector_glyphs",
 ]
 
 #: meshio cell type -> VTK cell type id. meshio uses VTK's node order for all of these.
@@ -460,3 +464,220 @@ def cut_grid(volume: pv.UnstructuredGrid, cut: PlaneCut) -> pv.DataSet:
     if cut.mode == "clip":
         return volume.clip(normal=cut.normal, origin=cut.origin, invert=not cut.flip)
     raise InputError("nothing to cut", field="cut.mode", value=cut.mode, expected="slice or clip")
+
+
+# -- what a view shows of a result, by its physics ------------------------------------------------
+
+#: The unit of a vector output that moves the mesh (a displacement): only a length can be added to
+#: the points' coordinates.
+_LENGTH_UNIT = "m"
+
+
+def physics_of(result: Result) -> PhysicsSpec | None:
+    """The physics a result answers: that of the case it records, else the registered physics
+    whose output fields it has most of (a surrogate's answer records no case); None when no
+    registered physics gives any of its fields.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from engine.result import Provenance, Result
+    >>> mesh = Mesh(np.array([[0., 0.], [1., 0.], [0., 1.]]), {"triangle": np.array([[0, 1, 2]])})
+    >>> physics_of(Result(mesh, {"T": Field("T", np.zeros(3))}, Provenance("x"))).kind
+    'heat'
+    """
+    import tomllib
+
+    from engine.physics.registry import physics_specs
+
+    specs = physics_specs()
+    try:
+        kind = tomllib.loads(result.provenance.case or "")["physics"]["kind"]
+    except (tomllib.TOMLDecodeError, KeyError, TypeError):
+        kind = None
+    if kind in specs:
+        return specs[kind]
+    shared = {k: sum(f.name in result.fields for f in spec.outputs) for k, spec in specs.items()}
+    best = max(shared, key=shared.get, default=None)  # (the first of a tie: built-in physics come first)
+    return specs[best] if best is not None and shared[best] else None
+
+
+def _outputs(result: Result) -> dict[str, str]:
+    """Output field name -> its shape ("scalar", "vector", "tensor"), in the physics' order."""
+    spec = physics_of(result)
+    return {} if spec is None else {f.name: f.shape for f in spec.outputs}
+
+
+def shown_fields(result: Result) -> list[str]:
+    """The fields a view can colour by: the physics' outputs in its order, then any others."""
+    drawable = [n for n, f in result.fields.items() if f.association in ("point", "cell")]
+    outputs = [n for n in _outputs(result) if n in drawable]
+    return outputs + [n for n in drawable if n not in outputs]
+
+
+def primary_field(result: Result) -> str:
+    """What a view shows of a result first: its physics' first output ("" for a result without fields).
+
+    Examples
+    --------
+    >>> from engine.mesh.geometry import build_mesh
+    >>> from engine.result import Provenance, Result
+    >>> mesh = build_mesh("unit_square", size=0.5)
+    >>> zeros = lambda k: np.zeros((mesh.n_points, k))
+    >>> primary_field(Result(mesh, {"pressure": Field("pressure", zeros(1)[:, 0]), "velocity": Field("velocity", zeros(2))}, Provenance("x")))
+    'velocity'
+    """
+    names = shown_fields(result)
+    return names[0] if names else ""
+
+
+def warp_field(result: Result) -> str | None:
+    """The point field that moves the mesh when drawn deformed: its physics' vector output in
+    metres (elasticity's displacement; never a velocity or a flux); None when it has none."""
+    spec = physics_of(result)
+    for out in spec.outputs if spec is not None else ():
+        f = result.fields.get(out.name)
+        if out.shape == "vector" and out.unit == _LENGTH_UNIT and f is not None and f.association == "point" and f.n_components > 1:
+            return out.name
+    return None
+
+
+def arrow_fields(result: Result) -> list[str]:
+    """The point fields shown with arrows: the physics' vector outputs (a velocity, a flux), but
+    not the one the mesh is deformed by."""
+    warp = warp_field(result)
+    return [name for name, shape in _outputs(result).items()
+            if shape == "vector" and name != warp and name in result.fields
+            and result.fields[name].association == "point" and result.fields[name].n_components in (2, 3)]
+
+
+#: At most this many arrows: enough to read a flow, few enough to draw each step of a big mesh at once.
+GLYPH_COUNT = 1500
+#: At most this many arrows along the model's longest side: more would be too small to read in a
+#: view that fits that side (a long channel gets fewer arrows than a square of the same area).
+ARROWS_ALONG = 36
+#: The longest arrow (the largest vector over every step) as a multiple of the arrows' spacing.
+_ARROW_LENGTH = 1.3
+#: Half an arrow's width at its base, as a fraction of its length.
+_ARROW_WIDTH = 0.18
+
+
+def _spread_cells(points: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The cell of a grid over the bounding box of ``points`` that each point lies in, and the
+    centre of that cell: cells near square, as small as keeps the grid to at most ``count`` of them
+    and ``ARROWS_ALONG`` along the longest side."""
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    extent = hi - lo
+    used = extent > 1e-12 * float(extent.max(initial=0.0))
+    if not used.any():
+        return np.zeros(len(points), dtype=np.int64), np.broadcast_to(lo, points.shape)
+    size = max(float(np.prod(extent[used]) / count) ** (1.0 / used.sum()), float(extent.max()) / ARROWS_ALONG)
+
+    def shape_for(size: float) -> np.ndarray:  # whole cells along each side (no sliver at the far edge)
+        return np.where(used, np.maximum(np.round(extent / size), 1), 1).astype(np.int64)
+
+    while np.prod(shape_for(size)) > count:
+        size *= 1.01
+    shape = shape_for(size)
+    cell = np.where(used, extent / shape, 1.0)
+    index = np.minimum(((points - lo) / cell).astype(np.int64), shape - 1)
+    return np.ravel_multi_index(index.T, shape), lo + (index + 0.5) * cell
+
+
+def spread_points(points: np.ndarray, count: int = GLYPH_COUNT) -> np.ndarray:
+    """Indices of at most ``count`` of ``points``, spread evenly over them whatever the mesh's
+    grading: the point nearest the centre of each cell of a uniform grid that holds any.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> crowded = np.concatenate([rng.random((5000, 2)) * 0.1, rng.random((50, 2))])  # a corner refined
+    >>> ids = spread_points(crowded, 100)
+    >>> len(ids) <= 100, bool((crowded[ids] > 0.1).any(axis=1).mean() > 0.5)
+    (True, True)
+    """
+    points = np.asarray(points, dtype=float)
+    if len(points) == 0:
+        return np.zeros(0, dtype=np.int64)
+    cells, centres = _spread_cells(points, max(int(count), 1))
+    distance = np.linalg.norm(points - centres, axis=1)
+    order = np.lexsort((distance, cells))
+    _, first = np.unique(cells[order], return_index=True)
+    return np.sort(order[first])
+
+
+@dataclass(frozen=True, eq=False)
+class VectorGlyphs:
+    """Arrows of one vector field at a spread-out subset of the mesh's points, one length scale
+    for every time step (as the colour range is one over the whole run). Build it with
+    :func:`vector_glyphs`; :meth:`arrows` makes the arrows of one step."""
+
+    mesh: Mesh
+    point_ids: np.ndarray
+    scale: float  # the drawn length of a vector of length 1
+
+    def arrows(self, f: Field, *, step: int = -1, offset: np.ndarray | None = None) -> pv.PolyData:
+        """The arrows of ``f`` at step ``step``, centred on their points (moved by ``offset``, one
+        3-vector per mesh point, when the mesh is drawn deformed): one flat triangle each on a 2D
+        mesh (its corners in the order base, base, tip), a cone on a shaft on a 3D one."""
+        import pyvista as pv
+
+        values = f.at_step(step).values if f.is_time_series else f.values
+        vectors = np.nan_to_num(np.asarray(values, dtype=float)[self.point_ids])
+        vectors = np.column_stack([vectors, np.zeros((len(vectors), 3 - vectors.shape[1]))]) if vectors.shape[1] < 3 else vectors
+        points = self.mesh.points3d[self.point_ids] + (0.0 if offset is None else np.asarray(offset)[self.point_ids])
+        if self.mesh.gdim == 2:  # made here: a tenth of the time of VTK's glyph filter, which a Play pays every step
+            along = self.scale * vectors
+            across = np.column_stack([-along[:, 1], along[:, 0], np.zeros(len(along))]) * _ARROW_WIDTH
+            corners = np.stack([points - along / 2 - across, points - along / 2 + across, points + along / 2], axis=1).reshape(-1, 3)
+            faces = np.column_stack([np.full(len(points), 3), np.arange(3 * len(points)).reshape(-1, 3)]).ravel()
+            return pv.PolyData(corners, faces=faces)
+        seeds = pv.PolyData(points)
+        seeds.point_data["vectors"] = vectors
+        geom = pv.Arrow(start=(-0.5, 0.0, 0.0), tip_resolution=8, shaft_resolution=8)
+        return seeds.glyph(orient="vectors", scale="vectors", factor=self.scale, geom=geom)
+
+
+def _spacing(points: np.ndarray) -> float:
+    """How far apart ``points`` typically lie: the median distance to the nearest other (the
+    grid's cell size when the mesh is finer than the grid, the mesh's own spacing when coarser)."""
+    from scipy.spatial import cKDTree
+
+    if len(points) < 2:
+        return 1.0
+    distance = cKDTree(points).query(points, k=2)[0][:, 1]
+    return float(np.median(distance)) or 1.0
+
+
+def arrow_points(mesh: Mesh, *, count: int = GLYPH_COUNT, candidates: np.ndarray | None = None) -> np.ndarray:
+    """The mesh points arrows are drawn at: at most ``count``, spread over ``candidates`` (mesh
+    point numbers; default all of them; of a 3D mesh pass its surface's, the points one sees)."""
+    ids = np.arange(mesh.n_points) if candidates is None else np.unique(np.asarray(candidates, dtype=np.int64))
+    return ids[spread_points(mesh.points3d[ids], count)]
+
+
+def vector_glyphs(mesh: Mesh, *fields: Field, point_ids: np.ndarray | None = None, count: int = GLYPH_COUNT,
+                  candidates: np.ndarray | None = None) -> VectorGlyphs:
+    """Where :class:`VectorGlyphs` draws the arrows of ``fields`` (point vector fields on
+    ``mesh``: one, or two answers that share one length scale) and how long: at ``point_ids``
+    (default :func:`arrow_points` of ``count`` and ``candidates``), the longest arrow of any of
+    them at any step a little over the arrows' spacing.
+
+    Examples
+    --------
+    >>> from engine.mesh.geometry import build_mesh
+    >>> mesh = build_mesh("unit_square", size=0.02)
+    >>> glyphs = vector_glyphs(mesh, Field("v", np.column_stack([mesh.points[:, 1], -mesh.points[:, 0]])), count=400)
+    >>> len(glyphs.point_ids) <= 400 < mesh.n_points, glyphs.arrows(Field("v", np.ones((mesh.n_points, 2)))).n_cells == len(glyphs.point_ids)
+    (True, True)
+    """
+    for f in fields:
+        if f.association != "point" or f.n_components not in (2, 3) or f.n_values != mesh.n_points:
+            raise InputError("arrows need a vector at each point of the mesh", field=f.name, value=f"{f.association}, {f.n_components} components",
+                             expected="a point field of 2 or 3 components")
+    chosen = arrow_points(mesh, count=count, candidates=candidates) if point_ids is None else np.asarray(point_ids, dtype=np.int64)
+    largest = 0.0
+    for f in fields:
+        if len(chosen):  # (over every step of a series: values are (steps, points, components))
+            largest = max(largest, float(np.nanmax(np.linalg.norm(np.asarray(f.values, dtype=float)[..., chosen, :], axis=-1), initial=0.0)))
+    return VectorGlyphs(mesh, chosen, _ARROW_LENGTH * _spacing(mesh.points3d[chosen]) / largest if largest > 0 else 0.0)

@@ -29,7 +29,7 @@ from workbench.gui.case_panel import CasePanel
 from workbench.gui.forms import CheckedEdit
 from workbench.gui.mesh_panel import MeshPanel, mesh_statistics
 from workbench.gui.metrics_panel import MetricsPanel
-from workbench.gui.plots import ErrorHistogram, LinePlotPanel, PreparedHistogram, PreparedProfile, ProbeTimePlot, export_plot
+from workbench.gui.plots import ErrorHistogram, ForceHistoryPlot, LinePlotPanel, PreparedHistogram, PreparedProfile, ProbeTimePlot, export_plot
 from workbench.gui.run_panel import RunPanel
 from workbench.gui.session import Session, answer_key, compare_answers, mesh_key
 from workbench.gui.views import CompareView, MeshView, PreparedComparison, PreparedMesh, PreparedResult, ResultView
@@ -257,6 +257,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.plot_tabs = QtWidgets.QTabWidget()
         self.plot_tabs.addTab(self.histogram, "Error histogram")
         self.plot_tabs.addTab(self.probe_plot, "Probes over time")
+        self.force_plot = ForceHistoryPlot()
+        self.plot_tabs.addTab(self.force_plot, "Forces over time")
         plots.addWidget(self.line_plot)
         plots.addWidget(self.plot_tabs)
         self.plots_dock = self._dock("Plots", plots, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
@@ -707,17 +709,18 @@ class MainWindow(QtWidgets.QMainWindow):
             self._write_export("the probes", lambda: self.probe_plot.export_csv(path), path)
 
     def _plots(self) -> dict[str, tuple[str, QtWidgets.QWidget]]:
-        return {"line": ("Line plot", self.line_plot), "histogram": ("Error histogram", self.histogram), "probes": ("Probes over time", self.probe_plot)}
+        return {"line": ("Line plot", self.line_plot), "histogram": ("Error histogram", self.histogram), "probes": ("Probes over time", self.probe_plot),
+                "forces": ("Forces over time", self.force_plot)}
 
     def export_plot(self, which: str, path: str | Path, *, width: int | None = None) -> Path:
-        """Write the plot ``which`` ("line", "histogram" or "probes") as PNG or SVG, by the suffix of ``path``."""
+        """Write the plot ``which`` ("line", "histogram", "probes" or "forces") as PNG or SVG, by the suffix of ``path``."""
         if which not in self._plots():
             raise InputError("unknown plot", field="plot", value=which, expected=f"one of {', '.join(self._plots())}")
         return export_plot(self._plots()[which][1].plot, path, width=width)
 
     def export_plot_dialog(self) -> None:
         plots = self._plots()
-        shown = "probes" if self.probe_plot.curves else "histogram" if self.histogram.counts is not None else "line"
+        shown = "forces" if self.force_plot.curves else "probes" if self.probe_plot.curves else "histogram" if self.histogram.counts is not None else "line"
         titles = [title for title, _ in plots.values()]
         title, ok = QtWidgets.QInputDialog.getItem(self, "Export a plot", "Plot", titles, list(plots).index(shown), False)
         if not ok:
@@ -1073,7 +1076,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.metrics_panel.show_results(results, comparison, self.session.comparison_error)
         self.probe_plot.set_results(results)
         self.probe_plot.set_time(self.result_view.time)
-        if self.probe_plot.curves:
+        self.force_plot.set_results(results)
+        self.force_plot.set_time(self.result_view.time)
+        if self.force_plot.curves:
+            self.plot_tabs.setCurrentWidget(self.force_plot)
+        elif self.probe_plot.curves:
             self.plot_tabs.setCurrentWidget(self.probe_plot)
         elif comparison is not None:
             self.plot_tabs.setCurrentWidget(self.histogram)
@@ -1087,6 +1094,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _result_view_changed(self) -> None:
         self.metrics_panel.show_time(self.result_view.time)  # the probes at the time shown
         self.probe_plot.set_time(self.result_view.time)
+        self.force_plot.set_time(self.result_view.time)
         if self.session.comparison is None and self.result_view.result is not None:
             self.line_plot.set_results({self.result_view.label: self.result_view.result}, self.result_view.field_name,
                                        self.result_view.component, step=self.result_view.step)

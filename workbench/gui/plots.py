@@ -1,5 +1,6 @@
-"""Plots (pyqtgraph): the answers along a line the user places, a histogram of the error, and
-each probe's value over time for a transient run; any of them exported as PNG or SVG.
+"""Plots (pyqtgraph): the answers along a line the user places, a histogram of the error, each
+probe's value over time for a transient run, and a transient flow's drag and lift coefficients
+over time; any of them exported as PNG or SVG.
 
 Sampling a big mesh along a line and counting its errors take seconds: both can be prepared on a
 worker thread (``prepare``) and ``offer``-ed before the data arrive.
@@ -22,7 +23,7 @@ from engine.errors import InputError, WorkbenchError
 from engine.physics.units import carried_unit, unit_label
 from engine.result import Result
 
-__all__ = ["LinePlotPanel", "ErrorHistogram", "ProbeTimePlot", "PreparedProfile", "PreparedHistogram", "export_plot"]
+__all__ = ["LinePlotPanel", "ErrorHistogram", "ProbeTimePlot", "ForceHistoryPlot", "PreparedProfile", "PreparedHistogram", "export_plot"]
 
 _PENS = {"classical": "#1f4e79", "surrogate": "#e4572e"}
 pg.setConfigOptions(antialias=True, background="w", foreground="k")
@@ -31,10 +32,24 @@ pg.setConfigOptions(antialias=True, background="w", foreground="k")
 def _plot_widget() -> pg.PlotWidget:
     """A plot with a grid whose axes show plain values: no "(x0.001)" prefix to decode."""
     plot = pg.PlotWidget()
-    plot.showGrid(x=True, y=True, alpha=0.3)
-    for name in ("left", "bottom"):
-        plot.getAxis(name).enableAutoSIPrefix(False)
+    _plain_axes(plot.plotItem)
     return plot
+
+
+def _plain_axes(item: pg.PlotItem) -> None:
+    item.showGrid(x=True, y=True, alpha=0.3)
+    for name in ("left", "bottom"):
+        item.getAxis(name).enableAutoSIPrefix(False)
+
+
+def _time_marker() -> pg.InfiniteLine:
+    """The dashed vertical line at the time the Result view shows."""
+    return pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#5f6b7a", width=1, style=QtCore.Qt.PenStyle.DashLine))
+
+
+def _answer_style(label: str) -> QtCore.Qt.PenStyle:
+    """The classical answer solid, any other (a surrogate's) dashed."""
+    return QtCore.Qt.PenStyle.SolidLine if label == "classical" else QtCore.Qt.PenStyle.DashLine
 
 
 def _clear(plot: pg.PlotWidget) -> None:
@@ -345,7 +360,7 @@ class ProbeTimePlot(QtWidgets.QWidget):
         self.message.setWordWrap(True)
         self.message.setStyleSheet("color: #5f6b7a;")
         layout.addWidget(self.message)
-        self.marker = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#5f6b7a", width=1, style=QtCore.Qt.PenStyle.DashLine))
+        self.marker = _time_marker()
         self.results: dict[str, Result] = {}
         self.time: float | None = None
         #: what is plotted: (probe, solver) -> (times, values)
@@ -395,8 +410,8 @@ class ProbeTimePlot(QtWidgets.QWidget):
                 if values is None:
                     continue
                 self.curves[(probe, label)] = (np.asarray(result.times, dtype=float), values)
-                style = QtCore.Qt.PenStyle.SolidLine if label == "classical" else QtCore.Qt.PenStyle.DashLine
-                self.plot.plot(result.times, values, pen=pg.mkPen(colour, width=2, style=style), name=f"{probe} ({label})", connect="finite")
+                self.plot.plot(result.times, values, pen=pg.mkPen(colour, width=2, style=_answer_style(label)), name=f"{probe} ({label})",
+                               connect="finite")
         self.plot.addItem(self.marker, ignoreBounds=True)  # the marker never widens the time axis
         self.plot.setLabel("left", unit_label(choice, carried_unit(self.results, field)), **{"font-size": "8pt"})
         self.set_time(self.time)
@@ -421,7 +436,152 @@ class ProbeTimePlot(QtWidgets.QWidget):
         atomic_write_text(path, self.csv_text())
 
 
-def _svg_of(plot: pg.PlotWidget) -> bytes:
+#: The force history's columns (``provenance.metrics["force_history"]``), as the CSV writes them.
+FORCE_HISTORY_KEYS = ("time", "drag", "lift", "c_D", "c_L")
+#: What each of the two plots shows: its key and what it is (the axis's tooltip).
+_FORCE_PLOTS = (("c_D", "drag coefficient 2 F_x / (rho U^2 L)"), ("c_L", "lift coefficient 2 F_y / (rho U^2 L)"))
+_NEEDS_FORCES = ("Forces over time need a transient flow run that reports them: a Navier-Stokes case with a [physics.time] "
+                 "table and [physics.forces] (the region, reference velocity and length).")
+
+
+def _force_history(result: Result) -> dict[str, np.ndarray] | None:
+    """A result's force history as arrays of one length; None when it has none. Raises
+    ``InputError`` for one whose columns are missing or of different lengths."""
+    history = result.provenance.metrics.get("force_history")
+    if history is None:
+        return None
+    missing = [k for k in FORCE_HISTORY_KEYS if k not in history] if isinstance(history, dict) else list(FORCE_HISTORY_KEYS)
+    if missing:
+        raise InputError("the force history lacks columns", field="metrics.force_history", value=", ".join(missing),
+                         expected=f"lists {', '.join(FORCE_HISTORY_KEYS)}")
+    columns = {k: np.asarray(history[k], dtype=float).ravel() for k in FORCE_HISTORY_KEYS}
+    lengths = {k: len(v) for k, v in columns.items()}
+    if len(set(lengths.values())) != 1:
+        raise InputError("the force history's columns differ in length", field="metrics.force_history", value=lengths,
+                         expected="one value per time in every column")
+    return columns
+
+
+def _robust_range(values: np.ndarray, *, tail: float = 1.0) -> tuple[float, float] | None:
+    """The range of ``values`` without their ``tail`` per cent at each end, when that clips a
+    spike: an impulsive start's drag is tens of times the developed flow's, and a range fitted
+    to it draws the shedding as a flat line (the plot's "A" button shows everything). None where
+    there are too few values or nothing to clip."""
+    finite = values[np.isfinite(values)]
+    if len(finite) < 50:
+        return None
+    lo, hi = np.percentile(finite, [tail, 100.0 - tail])
+    full = float(finite.max() - finite.min())
+    if not hi > lo or hi - lo > 0.5 * full:
+        return None
+    return float(lo), float(hi)
+
+
+class ForceHistoryPlot(QtWidgets.QWidget):
+    """The drag and lift coefficients over time of each transient flow answer that reports its
+    forces (``provenance.metrics["force_history"]``), c_D above c_L on one time axis, with a
+    vertical marker at the time the Result view shows."""
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        #: both coefficients' plots in one layout, which ``export_plot`` writes as one picture
+        self.plot = pg.GraphicsLayoutWidget()
+        self.plots: dict[str, pg.PlotItem] = {}
+        self.markers: dict[str, pg.InfiniteLine] = {}
+        for row, (key, meaning) in enumerate(_FORCE_PLOTS):
+            item = self.plot.addPlot(row=row, col=0)
+            _plain_axes(item)
+            item.setLabel("left", key, **{"font-size": "8pt"})  # (short: the two plots share a small dock)
+            item.getAxis("left").setToolTip(meaning)
+            if row:
+                item.setXLink(self.plots[_FORCE_PLOTS[0][0]])
+            else:
+                item.addLegend(offset=(10, 10))  # one legend: the answers are drawn alike in both
+            self.plots[key] = item
+            self.markers[key] = _time_marker()
+        self.plots[_FORCE_PLOTS[-1][0]].setLabel("bottom", "time [s]")
+        layout.addWidget(self.plot, 1)
+        self.message = QtWidgets.QLabel(_NEEDS_FORCES)
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet("color: #5f6b7a;")
+        layout.addWidget(self.message)
+        self.results: dict[str, Result] = {}
+        self.time: float | None = None
+        #: what is plotted, by answer: its force history (FORCE_HISTORY_KEYS -> arrays)
+        self.histories: dict[str, dict[str, np.ndarray]] = {}
+        #: what is plotted: (coefficient, answer) -> (times, values)
+        self.curves: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+
+    def set_results(self, results: dict[str, Result]) -> None:
+        """Plot the force histories among ``results`` (say why when there are none)."""
+        self.results = dict(results)
+        self.histories, problems = {}, []
+        for label, result in results.items():
+            try:
+                history = _force_history(result)
+            except InputError as err:
+                problems.append(f"{label}: {err}")
+                continue
+            if history is not None and len(history["time"]):
+                self.histories[label] = history
+        self.message.setText("; ".join(problems) if problems else "" if self.histories else _NEEDS_FORCES if results else "")
+        self.update_plot()
+
+    def update_plot(self) -> None:
+        self.curves = {}
+        for key, item in self.plots.items():
+            item.clear()
+            item.enableAutoRange()
+            for index, (label, history) in enumerate(self.histories.items()):
+                colour = _PENS.get(label, _PROBE_COLOURS[index % len(_PROBE_COLOURS)])
+                self.curves[(key, label)] = (history["time"], history[key])
+                item.plot(history["time"], history[key], pen=pg.mkPen(colour, width=2, style=_answer_style(label)), name=label, connect="finite")
+            item.addItem(self.markers[key], ignoreBounds=True)  # the marker never widens the time axis
+            values = np.concatenate([h[key] for h in self.histories.values()]) if self.histories else np.zeros(0)
+            window = _robust_range(values)
+            if window is not None:
+                item.setYRange(*window, padding=0.1)
+        self.set_time(self.time)
+
+    def set_time(self, time: float | None) -> None:
+        """Move the markers to ``time`` (None: hide them)."""
+        self.time = time
+        for marker in self.markers.values():
+            marker.setVisible(time is not None and bool(self.curves))
+            if time is not None:
+                marker.setValue(time)
+
+    def csv_text(self) -> str:
+        """The force histories as CSV: time, then drag, lift, c_D and c_L of each answer (a time
+        one answer has no value at is left empty)."""
+        times = sorted({float(t) for h in self.histories.values() for t in h["time"]})
+        rows = {label: {float(t): i for i, t in enumerate(h["time"])} for label, h in self.histories.items()}
+        quantities = FORCE_HISTORY_KEYS[1:]
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["time", *(f"{q}_{label}" for label in self.histories for q in quantities)])
+        for t in times:
+            cells = []
+            for label, history in self.histories.items():
+                i = rows[label].get(t)
+                cells += ["" if i is None else repr(float(history[q][i])) for q in quantities]
+            writer.writerow([repr(t), *cells])
+        return out.getvalue()
+
+    def export_csv(self, path: str | Path) -> None:
+        if not self.histories:
+            raise InputError("no forces over time to export", expected="a transient flow run with [physics.forces]")
+        atomic_write_text(path, self.csv_text())
+
+
+def _export_item(plot: pg.PlotWidget | pg.GraphicsLayoutWidget):
+    """What a plot's exporters draw: a plot's own item, or the whole layout of several."""
+    return plot.plotItem if isinstance(plot, pg.PlotWidget) else plot.ci
+
+
+def _svg_of(plot: pg.PlotWidget | pg.GraphicsLayoutWidget) -> bytes:
     """``plot`` as SVG, by pyqtgraph's exporter (it clips the curves to the axes, which Qt's own
     SVG generator does not). pyqtgraph 0.14 cannot read the close-path command ("Z") that Qt 6
     writes into each item's path (pyqtgraph issue 3485): the command is dropped before it reads
@@ -440,11 +600,11 @@ def _svg_of(plot: pg.PlotWidget) -> bytes:
 
         read_without_close_path.drops_close_path = True
         module.correctCoordinates = read_without_close_path
-    return SVGExporter(plot.plotItem).export(toBytes=True)
+    return SVGExporter(_export_item(plot)).export(toBytes=True)
 
 
-def export_plot(plot: pg.PlotWidget, path: str | Path, *, width: int | None = None) -> Path:
-    """Write ``plot`` as PNG or SVG, by the suffix of ``path`` (atomically).
+def export_plot(plot: pg.PlotWidget | pg.GraphicsLayoutWidget, path: str | Path, *, width: int | None = None) -> Path:
+    """Write ``plot`` (one plot, or a layout of several) as PNG or SVG, by the suffix of ``path`` (atomically).
 
     ``width``: the PNG's width in pixels (its height keeps the plot's aspect); default the
     plot's size on screen. An SVG has the plot's size on screen.
@@ -460,7 +620,7 @@ def export_plot(plot: pg.PlotWidget, path: str | Path, *, width: int | None = No
         with atomic_path(path) as tmp:
             tmp.write_bytes(data)
         return path
-    exporter = ImageExporter(plot.plotItem)
+    exporter = ImageExporter(_export_item(plot))
     if width is not None:
         exporter.parameters()["width"] = int(width)  # the height follows
     image = exporter.export(toBytes=True)

@@ -6,7 +6,10 @@ Each view embeds a pyvistaqt ``QtInteractor`` by composition and draws grids bui
 (its surface and edges, the error fields, colour ranges over every step) each view can
 ``prepare`` on a worker thread and be ``offer``-ed before the data arrive: the GUI thread then
 only hands VTK the ready objects. Actors carry names ("mesh", "edges", "region",
-"field", "classical", "surrogate", "error", "line") that tests and the line tool look up.
+"field", "arrows", "classical", "surrogate", "error", "line") that tests and the line tool look up.
+
+What a result shows follows its physics (``engine.visual``): the fields in the physics' order, its
+first output first, arrows over a vector output (a velocity, a flux), and the warp by a displacement.
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ from engine.mesh.mesh import Mesh
 from engine.physics.units import unit_label
 from engine.result import Result
 from engine.visual import (
-    ColourSettings, MeshSurface, PlaneCut, PointReading, component_names, contour_levels, cut_grid, edge_grid, log_refusal, mesh_surface,
-    picked_point, read_point, region_grid, scalar_range, scalar_values, volume_grid,
+    GLYPH_COUNT, ColourSettings, MeshSurface, PlaneCut, PointReading, VectorGlyphs, arrow_fields, arrow_points, component_names, contour_levels, cut_grid,
+    edge_grid, log_refusal, mesh_surface, picked_point, primary_field, read_point, region_grid, scalar_range, scalar_values, shown_fields,
+    vector_glyphs, volume_grid, warp_field,
 )
 from workbench.gui.view_tools import ColourPanel, CursorTracker, CutPanel, Pick, SurfacePicker, popup_button
 
@@ -110,6 +114,7 @@ class PreparedResult:
     component: str
     clim: tuple[float, float] | None  # the field's range over every step
     surface: MeshSurface
+    glyphs: dict[str, VectorGlyphs]  # the arrows of each vector output, by field
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,6 +127,7 @@ class PreparedComparison:
     error_mode: str
     values: dict[str, np.ndarray]  # as ``CompareView.values``
     surface: MeshSurface
+    glyphs: VectorGlyphs | None  # the arrows of both answers' ``field``, if it is a vector output
 
 
 def _view_for(plotter, mesh: Mesh) -> None:
@@ -395,6 +401,12 @@ class _FieldView(_VtkView):
         super().__init__(parent, **plotter_kwargs)
         self.field_box = _combo(self, "field to colour by")
         self.component_box = _combo(self, "component (vectors and tensors)")
+        self.arrows_box = QtWidgets.QCheckBox("arrows")
+        self.arrows_box.setToolTip(f"arrows of the vector field over its colours (at most {GLYPH_COUNT}, spread evenly, "
+                                   "one length scale for every step)")
+        self.arrows_box.setChecked(True)
+        self.arrows_box.setVisible(False)
+        self.arrows_box.toggled.connect(lambda _: self._redraw())
         self._surface: MeshSurface | None = None
         self._offered: Any = None  # a Prepared* for the data the view is about to get
         self.colours = ColourSettings()  # kept for every result the view shows in the session
@@ -424,6 +436,13 @@ class _FieldView(_VtkView):
     def _offer_components(self, f: Field) -> None:
         _set_items(self.component_box, component_names(f))
         self.component_box.setVisible(f.n_components > 1)
+
+    def _draw_arrows(self, glyphs: VectorGlyphs | None, f: Field, *, step: int = -1, offset: np.ndarray | None = None) -> None:
+        """The arrows of ``f`` in the current pane, when it has ``glyphs`` and the box asks for them."""
+        self.plotter.renderer.remove_actor("arrows", render=False)
+        if glyphs is not None and self.arrows_box.isChecked():
+            self.plotter.add_mesh(glyphs.arrows(f, step=step, offset=offset), name="arrows", color="black", scalars=None,
+                                  show_scalar_bar=False, pickable=False, reset_camera=False, render=False)
 
     def _add_tool(self, widget: QtWidgets.QWidget) -> None:
         """A widget at the end of the toolbar, before its closing stretch."""
@@ -608,7 +627,9 @@ class ResultView(_FieldView):
         self.rescale_box = QtWidgets.QCheckBox("rescale each step")
         self.rescale_box.setToolTip("colour each time step by its own range (off: one range over the whole run)")
         self._ranges: dict[tuple[str, str], tuple[float, float]] = {}  # (field, component) -> range over all steps
-        for widget in (QtWidgets.QLabel("Field"), self.field_box, self.component_box, self.warp_box, self.warp_scale,
+        self._warp: str | None = None  # the field the mesh is deformed by (see engine.visual.warp_field)
+        self._glyphs: dict[str, VectorGlyphs] | None = None  # the result's arrows by field; None until first needed
+        for widget in (QtWidgets.QLabel("Field"), self.field_box, self.component_box, self.arrows_box, self.warp_box, self.warp_scale,
                        self.play_button, self.step_slider, self.time_label, self.rescale_box):
             self.toolbar.addWidget(widget)
         self.toolbar.addStretch(1)
@@ -634,7 +655,7 @@ class ResultView(_FieldView):
         self._show_steps(1)
 
     def _set_enabled(self, on: bool) -> None:
-        for widget in (self.field_box, self.component_box, self.warp_box, self.warp_scale, self.step_slider, self.play_button):
+        for widget in (self.field_box, self.component_box, self.arrows_box, self.warp_box, self.warp_scale, self.step_slider, self.play_button):
             widget.setEnabled(on)
 
     def _show_steps(self, n_steps: int) -> None:
@@ -663,16 +684,18 @@ class ResultView(_FieldView):
         f = result.fields.get(field)
         component = _pick(component_names(f), component) if f is not None else ""
         clim = scalar_range(f, component) if f is not None else None
-        return PreparedResult(result, field, component, clim, surface or mesh_surface(result.mesh))
+        surface = surface or mesh_surface(result.mesh)
+        return PreparedResult(result, field, component, clim, surface, _result_glyphs(result, surface))
 
     def set_result(self, result: Result | None, label: str = "") -> None:
         if self.closed:
             return
         self.result, self.label = result, label
-        self._ranges, self._framed = {}, None
+        self._ranges, self._framed, self._glyphs = {}, None, None
         offered = self._offered
         if offered is not None and offered.result is result:
             self._offered = None
+            self._glyphs = offered.glyphs
             if offered.clim is not None:
                 self._ranges[(offered.field, offered.component)] = offered.clim
         self._timer.stop()
@@ -685,6 +708,7 @@ class ResultView(_FieldView):
         if result is None:
             self.plotter.clear_actors()
             _set_items(self.field_box, [])
+            self.arrows_box.setVisible(False)
             self._set_enabled(False)
             self._show_steps(1)
             self.time_label.setText("")
@@ -694,13 +718,14 @@ class ResultView(_FieldView):
         if is_3d:
             self.cut_panel.set_box(result.mesh.points3d.min(axis=0), result.mesh.points3d.max(axis=0))
         self._set_enabled(True)
-        _set_items(self.field_box, _drawable_fields(result), keep=_result_field(result, self.field_name))
-        has_displacement = "displacement" in result.fields and result.fields["displacement"].n_components > 1
-        self.warp_box.setVisible(has_displacement)
-        self.warp_scale.setVisible(has_displacement)
-        if has_displacement:
+        _set_items(self.field_box, shown_fields(result), keep=_result_field(result, self.field_name))
+        self._warp = warp_field(result)
+        self.warp_box.setVisible(self._warp is not None)
+        self.warp_scale.setVisible(self._warp is not None)
+        if self._warp is not None:
+            self.warp_box.setToolTip(f"deform the mesh by the {self._warp}, scaled")
             self.warp_scale.blockSignals(True)
-            self.warp_scale.setValue(_auto_warp(result))
+            self.warp_scale.setValue(_auto_warp(result, self._warp))
             self.warp_scale.blockSignals(False)
         n_steps = len(result.times) if result.times is not None else 1
         self._show_steps(n_steps)
@@ -715,7 +740,16 @@ class ResultView(_FieldView):
         if self.result is None or name not in self.result.fields:
             return
         self._offer_components(self.result.fields[name])
+        self.arrows_box.setVisible(name in arrow_fields(self.result))
         self._redraw()
+
+    def glyphs(self) -> VectorGlyphs | None:
+        """The arrows of the field shown; None when it is no vector output (or has none drawn)."""
+        if self.result is None or self.arrows_box.isHidden() or self.cut.mode != "off":
+            return None
+        if self._glyphs is None:  # nothing prepared (e.g. a project's results): work them out here
+            self._glyphs = _result_glyphs(self.result, self._surface_of(self.result.mesh))
+        return self._glyphs.get(self.field_name)
 
     def current_scalars(self) -> tuple[Field, np.ndarray] | None:
         if self.result is None or self.field_name not in self.result.fields:
@@ -730,7 +764,7 @@ class ResultView(_FieldView):
         f, values = current
         self._drawn = current
         result = self.result
-        warp = self.warp_scale.value() * _displacement3(result, self.step) if self.warp_box.isChecked() and self.warp_box.isVisible() else None
+        warp = self._warp_offset()
         title = _title(f, self.component)
         grid = self._surface_of(result.mesh).coloured(title, values, f.association, offset=warp)
         self.plotter.remove_actor("field", render=False)
@@ -743,6 +777,7 @@ class ResultView(_FieldView):
         clim = self.colours.clim(shown=(float(np.nanmin(values)), float(np.nanmax(values))), whole_run=self._ranges[key])
         log = self._log_allowed(clim, title)
         faces = self._add_coloured(grid, title, "field", clim, cmap=self.colours.cmap, log=log)
+        self._draw_arrows(self.glyphs(), f, step=self.step, offset=warp)
         cut = self._draw_cut(faces, title, values, f.association, warp, clim, log)
         if cut is None:
             self._draw_overlays(faces, grid, title, clim, log, edges=self._mesh_edges(result.mesh, warp) if self.colours.edges else None)
@@ -812,10 +847,15 @@ class ResultView(_FieldView):
         f, values = self._drawn
         return _number(reading.value(values, f.association), digits=4)
 
+    def _warp_offset(self) -> np.ndarray | None:
+        """How far each mesh point is moved as drawn: the scaled displacement, when the warp is on."""
+        if self._warp is None or not (self.warp_box.isChecked() and self.warp_box.isVisible()):
+            return None
+        return self.warp_scale.value() * _vectors3(self.result.fields[self._warp], self.step)
+
     def _probe_position(self, reading: PointReading) -> np.ndarray:
-        if self.warp_box.isChecked() and self.warp_box.isVisible():
-            return reading.point + self.warp_scale.value() * reading.value(_displacement3(self.result, self.step))
-        return reading.point
+        warp = self._warp_offset()
+        return reading.point if warp is None else reading.point + reading.value(warp)
 
     def _play(self, on: bool) -> None:
         self.play_button.setText("Pause" if on else "Play")
@@ -834,7 +874,8 @@ class ResultView(_FieldView):
 
     def state(self) -> dict[str, Any]:
         return {"field": self.field_name, "component": self.component, "warp": self.warp_box.isChecked(),
-                "warp_scale": self.warp_scale.value(), "step": self.step, "camera": self.camera_state() if self.result else None}
+                "warp_scale": self.warp_scale.value(), "arrows": self.arrows_box.isChecked(), "step": self.step,
+                "camera": self.camera_state() if self.result else None}
 
     def restore(self, state: dict[str, Any]) -> None:
         if self.result is None:
@@ -844,6 +885,7 @@ class ResultView(_FieldView):
         self.component_box.setCurrentText(state.get("component", ""))
         self.warp_scale.setValue(float(state.get("warp_scale", self.warp_scale.value())))
         self.warp_box.setChecked(bool(state.get("warp", False)))
+        self.arrows_box.setChecked(bool(state.get("arrows", True)))
         self.step_slider.setValue(int(state.get("step", self.step_slider.value())))
         self.set_camera_state(state.get("camera"))
         self._redraw()
@@ -931,15 +973,26 @@ def _coordinates(point: np.ndarray, mesh: Mesh | None) -> str:
     return "(" + ", ".join(f"{v:.4g}" for v in point[:n]) + ")"
 
 
-def _drawable_fields(result: Result) -> list[str]:
-    return [n for n, f in result.fields.items() if f.association in ("point", "cell")]
-
-
 def _result_field(result: Result, keep: str) -> str:
-    """The field ResultView shows of ``result``: ``keep`` if it has it, else its main unknown."""
-    names = _drawable_fields(result)
-    first = next((n for n in ("u", "T", "von_mises", "displacement") if n in names), names[0] if names else "")
-    return keep if keep in names else first
+    """The field ResultView shows of ``result``: ``keep`` if it has it, else its physics' first output."""
+    return keep if keep in shown_fields(result) else primary_field(result)
+
+
+def _result_glyphs(result: Result, surface: MeshSurface) -> dict[str, VectorGlyphs]:
+    """The arrows of each vector output of ``result``, at one set of points (of a 3D mesh, on the surface drawn)."""
+    names = arrow_fields(result)
+    if not names:
+        return {}
+    ids = arrow_points(result.mesh, candidates=surface.point_ids if result.mesh.dim == 3 else None)
+    return {name: vector_glyphs(result.mesh, result.fields[name], point_ids=ids) for name in names}
+
+
+def _compare_glyphs(reference: Result, candidate: Result, field: str, surface: MeshSurface) -> VectorGlyphs | None:
+    """The arrows of both answers' ``field`` (one length scale), if it is a vector output of both."""
+    if field not in arrow_fields(reference) or field not in arrow_fields(candidate):
+        return None
+    ids = arrow_points(reference.mesh, candidates=surface.point_ids if reference.mesh.dim == 3 else None)
+    return vector_glyphs(reference.mesh, reference.fields[field], candidate.fields[field], point_ids=ids)
 
 
 def _compare_values(reference: Result, candidate: Result, field: str, component: str, error_mode: str) -> dict[str, np.ndarray]:
@@ -962,15 +1015,15 @@ def _title(f: Field, component: str, *, unit: bool = True) -> str:
     return unit_label(name, f.units) if unit else name
 
 
-def _displacement3(result: Result, step: int) -> np.ndarray:
-    d = result.fields["displacement"]
-    values = d.at_step(step).values if d.is_time_series else d.values
+def _vectors3(f: Field, step: int) -> np.ndarray:
+    """A vector field's values at ``step`` as 3-vectors (a 2D one padded with zeros)."""
+    values = f.at_step(step).values if f.is_time_series else f.values
     return np.column_stack([values, np.zeros((len(values), 3 - values.shape[1]))]) if values.shape[1] < 3 else values
 
 
-def _auto_warp(result: Result) -> float:
-    """A scale that makes the largest displacement a tenth of the part's size."""
-    d = np.linalg.norm(_displacement3(result, -1), axis=1).max()
+def _auto_warp(result: Result, warp: str) -> float:
+    """A scale that makes the largest displacement (the field ``warp``) a tenth of the part's size."""
+    d = np.linalg.norm(_vectors3(result.fields[warp], -1), axis=1).max()
     lo, hi = result.mesh.bounding_box
     size = float(np.max(hi - lo))
     return float(f"{0.1 * size / d:.3g}") if d > 0 else 1.0
@@ -997,13 +1050,15 @@ class CompareView(_FieldView):
             self.error_box.addItem(mode)
             self.error_box.setItemData(self.error_box.count() - 1, title.replace("\n", " "), QtCore.Qt.ItemDataRole.ToolTipRole)
         self.range_label = QtWidgets.QLabel("")
-        for widget in (QtWidgets.QLabel("Field"), self.field_box, self.component_box, QtWidgets.QLabel("Error"), self.error_box, self.range_label):
+        for widget in (QtWidgets.QLabel("Field"), self.field_box, self.component_box, self.arrows_box, QtWidgets.QLabel("Error"), self.error_box,
+                       self.range_label):
             self.toolbar.addWidget(widget)
         self.toolbar.addStretch(1)
         self.readout.setMinimumHeight(2 * self.readout.fontMetrics().lineSpacing())  # its two lines never resize the panes
         self._add_colour_tools("The two answers share the colour map and the range; the error keeps its own, and follows the "
                                "log scale (from its smallest value above 0), the contour lines and the edges.")
         self._whole_runs: dict[tuple[str, str], tuple[float, float]] = {}  # (field, component) -> both answers' range over every step
+        self._glyphs: dict[str, VectorGlyphs | None] = {}  # both answers' arrows, by field
         self.field_box.currentTextChanged.connect(self._field_changed)
         self.component_box.currentTextChanged.connect(self._redraw)
         self.error_box.currentTextChanged.connect(self._redraw)
@@ -1037,19 +1092,24 @@ class CompareView(_FieldView):
             return None
         component = _pick(component_names(reference.fields[field]), component)
         values = _compare_values(reference, candidate, field, component, error_mode)
-        return PreparedComparison(comparison, field, component, error_mode, values, surface or mesh_surface(reference.mesh))
+        surface = surface or mesh_surface(reference.mesh)
+        return PreparedComparison(comparison, field, component, error_mode, values, surface, _compare_glyphs(reference, candidate, field, surface))
 
     def set_comparison(self, reference: Result | None, candidate: Result | None, comparison: Comparison | None, why_not: str | None = None) -> None:
         if self.closed:  # an answer that arrives after the window closed draws nothing
             return
         self.reference, self.candidate, self.comparison = reference, candidate, comparison
-        self._whole_runs, self._drawn = {}, None  # (drawn again below)
+        self._whole_runs, self._drawn, self._glyphs = {}, None, {}  # (drawn again below)
+        offered = self._offered
+        if comparison is not None and offered is not None and offered.comparison is comparison:
+            self._glyphs[offered.field] = offered.glyphs
         self._show_axes(comparison is not None and reference.mesh.dim == 3)
         if comparison is None:  # nothing of the last comparison stays: its range, line and camera
             self._show_message(why_not or _NO_COMPARISON)
             _set_items(self.field_box, [])
             _set_items(self.component_box, [])
             self.component_box.setVisible(False)
+            self.arrows_box.setVisible(False)
             self.range_label.setText("")
             self._framed = None
             return
@@ -1062,7 +1122,16 @@ class CompareView(_FieldView):
         if self.reference is None or name not in self.reference.fields:
             return
         self._offer_components(self.reference.fields[name])
+        self.arrows_box.setVisible(name in arrow_fields(self.reference))
         self._redraw()
+
+    def glyphs(self) -> VectorGlyphs | None:
+        """The arrows of both answers' field shown; None when it is no vector output."""
+        if self.comparison is None or self.arrows_box.isHidden():
+            return None
+        if self.field_name not in self._glyphs:  # nothing prepared for this field: work them out here
+            self._glyphs[self.field_name] = _compare_glyphs(self.reference, self.candidate, self.field_name, self._surface_of(self.reference.mesh))
+        return self._glyphs[self.field_name]
 
     def values(self) -> dict[str, np.ndarray] | None:
         """The scalars drawn in each view, by label."""
@@ -1093,12 +1162,15 @@ class CompareView(_FieldView):
             self.plotter.remove_scalar_bar(title, render=False)
         error_title = ERROR_MODES[self.error_mode]
         surface = self._surface_of(mesh)
+        glyphs = self.glyphs()
         for index, label in enumerate(self.LABELS):
             self.plotter.subplot(0, index)
             title = f"{name} {label}" if label != "error" else f"{error_name} {error_title.splitlines()[0]}"
             grid = surface.coloured(title, values[label])
             clim, cmap, pane_log = ((lo, hi), self.colours.cmap, log) if label != "error" else self._error_colours(values["error"])
             faces = self._add_coloured(grid, title, label, clim, cmap=cmap, log=pane_log)
+            answer = {"classical": self.reference, "surrogate": self.candidate}.get(label)
+            self._draw_arrows(glyphs if answer is not None else None, answer.fields[self.field_name] if answer is not None else None)
             self._draw_overlays(faces, grid, title, clim, pane_log, edges=self._mesh_edges(mesh, None) if self.colours.edges else None)
             _add_text(self.plotter, label if label != "error" else error_title, name=f"{label}_title", centred=True)
         _labels_below(self.plotter)
