@@ -141,10 +141,8 @@ def _case_error(exc: ValidationError, data: Mapping[str, Any], source: str | Pat
     problems: dict[str, InputError] = {}
     # Unknown keys first: a misspelt key also makes the right one "missing", and the typo is the news.
     errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
-    noise = _LOC_NOISE | {tag for tags in _tags().values() for tag in tags}
     for err in errors:
-        loc = [part for part in err["loc"] if not (isinstance(part, str) and (part in noise or "[" in part))]
-        field = _format_loc(loc)
+        field = _format_loc(_key_path(err["loc"], data))
         if field in problems and err["type"] not in ("missing", "extra_forbidden"):
             # A union (coefficient) reports one error per branch; say it once.
             problems[field] = CaseError("wrong type", field=field, value=problems[field].value, expected=_COEFFICIENT_EXPECTED)
@@ -191,6 +189,25 @@ def _translate(err: Mapping[str, Any], field: str, data: Mapping[str, Any]) -> C
     return CaseError(message, field=field or None, value=value)
 
 
+def _key_path(loc: tuple[Any, ...], data: Mapping[str, Any]) -> list[Any]:
+    """The keys and indices of a pydantic error location as the case file has them: without
+    pydantic's type names, and without the union branch it tried, which is the table's own
+    'kind' or 'type' value (only there: a key may be spelt like a tag, e.g. forces.velocity)."""
+    path: list[Any] = []
+    node: Any = data
+    for part in loc:
+        if isinstance(part, int):
+            node = node[part] if isinstance(node, list) and 0 <= part < len(node) else {}
+        elif part in _LOC_NOISE or "[" in part:
+            continue
+        elif isinstance(node, Mapping) and part not in node and part in (node.get("kind"), node.get("type")):
+            continue
+        else:
+            node = node.get(part, {}) if isinstance(node, Mapping) else {}
+        path.append(part)
+    return path
+
+
 def _tags() -> dict[str, list[str]]:
     """The values of the case's union tags: every registered physics kind and boundary type."""
     from engine.physics.base import tag_values
@@ -206,14 +223,15 @@ def _allowed_keys(loc: tuple[Any, ...], data: Mapping[str, Any]) -> list[str]:
     """The keys the table at ``loc`` takes, following the document to pick union branches."""
     from pydantic import BaseModel
 
-    noise = _LOC_NOISE | {tag for tags in _tags().values() for tag in tags}
     model: Any = Case
     node: Any = data
-    for part in loc:
-        if isinstance(part, int):
+    annotation: Any = None
+    for part in _key_path(loc, data):
+        if isinstance(part, int):  # an item of a list of tables ([[boundary]]): its branch by its own tag
             node = node[part] if isinstance(node, list) and part < len(node) else {}
+            model = _branch(annotation, node)
             continue
-        if part in noise or not (isinstance(model, type) and issubclass(model, BaseModel)):
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
             continue
         node = node.get(part, {}) if isinstance(node, Mapping) else {}
         info = model.model_fields.get(part)

@@ -1,5 +1,8 @@
 """CasePanel: the physics, boundary conditions, probes and solver of the current Case.
 
+The physics form follows the physics' schema (``workbench.gui.form_fields`` says which widget
+each key calls for): a nested table is a sub-form, an optional one has a switch, names are
+picked from the mesh's regions or the case's probes; a plug-in's keys show up the same way.
 Every field is validated as it is typed (numbers and expressions through the engine's parser)
 and committed through the CaseEditor, which validates the whole case again; a refused value
 stays in its field, marked, for correction, the engine's message (naming the field and what it
@@ -18,7 +21,7 @@ from typing import Any, Literal
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from engine.case.schema import Case, ClassicalOptions, TimeStepping
+from engine.case.schema import Case, ClassicalOptions
 from engine.errors import WorkbenchError
 from engine.expressions import parse_expression
 from engine.mesh.mesh import Mesh
@@ -26,6 +29,7 @@ from engine.physics.registry import boundary_model, get_physics, physics_kinds
 from engine.physics.units import LENGTH, UNIT_SYSTEMS, in_system, unit_label, unit_of
 
 from workbench.gui.case_editor import CaseEditor
+from workbench.gui.form_fields import FieldShape, field_shape, form_layout, names_text, parse_names, shown_value, start_probes, start_table
 from workbench.gui.forms import CheckedEdit, NumberEdit, StatusLine, WheelGuard
 
 __all__ = ["CasePanel", "CoefficientEdit", "ModelsToCheck", "PreparedCase", "coefficient_text", "parse_coefficient"]
@@ -114,6 +118,37 @@ def _why_not(problem, card_of: typing.Callable[[str], Any], model: str) -> list[
         return check_compatible(problem, card_of(model))
     except WorkbenchError as err:  # e.g. an unreadable card
         return [str(err)]
+
+
+#: The switch of an optional table says what it does: a time table makes the case transient.
+_SWITCH = {"time": "transient"}
+
+
+def _quietly(widget: QtWidgets.QWidget, set_value: typing.Callable[[Any], Any], value: Any) -> None:
+    """``set_value(value)`` without ``widget``'s signals: showing the case's value is no edit of it."""
+    with QtCore.QSignalBlocker(widget):
+        set_value(value)
+
+
+def _offer(box: QtWidgets.QComboBox, names: list[str]) -> None:
+    """Offer ``names`` in ``box`` (its choice is set apart, after)."""
+    if [box.itemText(i) for i in range(box.count())] != names:
+        with QtCore.QSignalBlocker(box):
+            box.clear()
+            box.addItems(names)
+
+
+def _table_at(physics: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any] | None:
+    """The nested table of the physics data at ``path`` (``("forces",)``), or None where it is absent."""
+    table: Any = physics
+    for part in path:
+        table = table.get(part) if isinstance(table, dict) else None
+    return table
+
+
+def _condition_value(model: type, name: str, start: Any, bc: dict[str, Any]) -> Any:
+    """What a condition's field shows: its value, else (a key that is no free component) its start."""
+    return bc.get(name) if field_shape(model, name).optional else bc.get(name, start)
 
 
 def _literal_choices(annotation: Any) -> list[str] | None:
@@ -235,6 +270,9 @@ class CasePanel(QtWidgets.QScrollArea):
                 item.widget().deleteLater()
             elif item.layout() is not None:
                 CasePanel._clear(item.layout())
+        if isinstance(layout, QtWidgets.QFormLayout):
+            while layout.rowCount():  # a form keeps its emptied rows (each a gap) until they are removed
+                layout.removeRow(0)
 
     def refresh(self, case: Case | None) -> None:
         self.setEnabled(case is not None)
@@ -282,19 +320,27 @@ class CasePanel(QtWidgets.QScrollArea):
 
     def _mesh_changed(self, mesh: Mesh | None) -> None:
         self.mesh = mesh
+        if self.editor.case is not None:
+            self._refresh_physics(self.editor.case)  # the regions to pick from, a vector's length
         self._refresh_boundary()
         self._refresh_compatibility()
+        self.wheel_guard.guard(self.widget())
 
     # -- physics --
     def _refresh_physics(self, case: Case) -> None:
+        """The physics form, a row per key of the physics' schema (nested tables as sub-forms)."""
         physics = self.data.get("physics", {})
-        # body force: rebuilt on change; units: every label changes
-        shape = (case.physics.kind, physics.get("time") is not None, repr(physics.get("body_force")), case.units)
+        spec = get_physics(case.physics.kind)
+        # What decides the widgets: the tables switched on, the vectors' lengths, the units (every
+        # label). The same: keep the widgets (and the keyboard focus) and show the values, and the
+        # regions and probes to pick from (a mesh arriving as the user types rebuilds nothing).
+        shape = (case.physics.kind, case.units, form_layout(spec.model, physics))
         if shape == getattr(self, "_physics_shape", None):
-            self._update_physics(physics)  # same fields: keep the widgets (and the keyboard focus)
+            self._update_physics(physics)
             return
         self._physics_shape = shape
         self._clear(self.physics_form)
+        self._physics_shows: list[typing.Callable[[dict[str, Any]], None]] = []  # each shows its key of the physics data
         kind_box = QtWidgets.QComboBox()
         kind_box.addItems(physics_kinds())
         kind_box.setCurrentText(case.physics.kind)
@@ -310,62 +356,164 @@ class CasePanel(QtWidgets.QScrollArea):
         units_box.currentTextChanged.connect(lambda v: self._edit(f"units: {v}", lambda d: d.__setitem__("units", v)))
         units_box.setObjectName("units")
         self.physics_form.addRow("Units", units_box)
-        cls = get_physics(case.physics.kind).model
-        for name, info in cls.model_fields.items():
-            if name == "kind":
-                continue
-            label = name
-            tip = info.description or ""
-            value = physics.get(name, None)
-            if name in cls.coefficient_fields and name != "body_force":
-                edit = self._connect_checked(CoefficientEdit(self.parameters, label=name))
-                edit.set_value(value if value is not None else info.default)
-                edit.committed.connect(lambda v, n=name, e=edit: self._edit(f"set {n}", lambda d: d["physics"].__setitem__(n, v), source=e))
-                widget = edit
-            elif name == "body_force":
-                widget = self._vector_edit(value, optional=True, label="body force", on_commit=lambda vec, source: self._edit(
-                    "set body force", lambda d: d["physics"].__setitem__("body_force", vec) if vec else d["physics"].pop("body_force", None),
-                    source=source))
-            elif (choices := _literal_choices(info.annotation)) is not None:
-                widget = QtWidgets.QComboBox()
-                widget.addItems(choices)
-                widget.setCurrentText(str(value if value is not None else info.default))
-                widget.currentTextChanged.connect(lambda v, n=name: self._edit(f"set {n}", lambda d: d["physics"].__setitem__(n, v)))
-            elif name == "time":
-                widget = self._time_widget(physics.get("time"))
-                label = "Time"
-            else:  # a plain positive number (thickness)
-                widget = self._number_edit(value if value is not None else info.default, name, f"set {name}",
-                                           lambda d, v, n=name: d["physics"].__setitem__(n, v))
-            widget.setObjectName(f"physics.{name}")
+        self._add_fields(self.physics_form, spec.model, physics, (), spec.form_order())
+
+    def _update_physics(self, physics: dict[str, Any]) -> None:
+        """Show the case's physics values in the existing widgets."""
+        for show in self._physics_shows:
+            show(physics)
+
+    def _probe_names(self) -> list[str]:
+        return [p["name"] for p in self.data.get("probes", [])]
+
+    def _add_fields(self, form: QtWidgets.QFormLayout, model: type, table: dict[str, Any] | None, path: tuple[str, ...],
+                    keys: typing.Iterable[str]) -> None:
+        """A row of ``form`` for each of ``keys`` of ``model``, the physics table at ``path`` (``table``
+        its data), called ``physics.<key>`` (``physics.forces.velocity``) and labelled with its unit."""
+        for name in keys:
+            key = ".".join((*path, name))  # as the physics' units name it
+            shape = field_shape(model, name)
+            value = shown_value(model, name, table)
+            widget, show = self._physics_field(shape, path, name, value)
+            widget.setObjectName(f"physics.{key}")
+            tip = model.model_fields[name].description or ""
             if isinstance(widget, CheckedEdit):
                 widget.set_hint(tip or widget.hint)
             else:
                 widget.setToolTip(tip)
-            self.physics_form.addRow(unit_label(label, self._unit(name)), widget)
+            show(value)
+            self._physics_shows.append(lambda physics, m=model, n=name, p=path, s=show: s(shown_value(m, n, _table_at(physics, p))))
+            form.addRow(name.replace("_", " ").capitalize() if shape.kind == "table" else unit_label(name, self._unit(key)), widget)
 
-    def _update_physics(self, physics: dict[str, Any]) -> None:
-        """Show the case's physics values in the existing widgets."""
-        cls = get_physics(physics["kind"]).model
-        values = {f"physics.{k}": v for k, v in physics.items() if k != "time"}
-        values |= {f"physics.time.{k}": v for k, v in (physics.get("time") or {}).items()}
-        for widget in self.physics_box.findChildren(QtWidgets.QWidget):
-            name = widget.objectName()
-            if not name.startswith("physics.") or name == "physics.kind":
-                continue
-            key = name.split(".")[-1]
-            info = (TimeStepping if name.startswith("physics.time.") else cls).model_fields.get(key)
-            if info is None:
-                continue
-            value = values.get(name, info.default)
-            widget.blockSignals(True)
-            if isinstance(widget, CheckedEdit):
-                widget.set_value(value)
-            elif isinstance(widget, QtWidgets.QComboBox):
-                widget.setCurrentText(str(value))
-            elif isinstance(widget, QtWidgets.QCheckBox):
-                widget.setChecked(bool(value))
-            widget.blockSignals(False)
+    def _physics_field(self, shape: FieldShape, path: tuple[str, ...], name: str, value: Any) -> tuple[QtWidgets.QWidget, typing.Callable[[Any], None]]:
+        """The widget for key ``name`` of the physics table at ``path`` (``value`` its value now),
+        and how it shows a value; what is typed or picked in it edits the case."""
+        key = ".".join((*path, name))
+        put = self._physics_setter(path, name)
+        if shape.kind == "table":
+            return self._table_field(shape, path, name, value, put)
+        if shape.kind in ("coefficient", "number", "integer"):
+            edit = self._connect_checked(CoefficientEdit(self.parameters, optional=shape.optional, label=key) if shape.kind == "coefficient"
+                                         else NumberEdit(label=key, optional=shape.optional))
+            whole = shape.kind == "integer"
+            edit.committed.connect(lambda v: put(_whole(v) if whole and v is not None else v, edit))
+            return edit, edit.set_value
+        if shape.kind == "vector":
+            return self._vector_edit(value, optional=shape.optional, length=shape.length, label=key.replace("_", " "), on_commit=put)
+        if shape.kind == "choice":
+            box = QtWidgets.QComboBox()
+            box.addItems(list(shape.choices))
+            box.currentTextChanged.connect(put)
+            return box, lambda v: _quietly(box, box.setCurrentIndex, box.findText(str(v)))
+        if shape.kind == "switch":
+            check = QtWidgets.QCheckBox()
+            check.toggled.connect(put)
+            return check, lambda v: _quietly(check, check.setChecked, bool(v))
+        if shape.kind == "probes" and shape.length:
+            return self._probes_field(shape, key, put)
+        if shape.kind in ("regions", "probes", "text"):
+            offered = {"regions": self.boundary_regions, "probes": self._probe_names}.get(shape.kind)
+            return self._names_field(shape, key, put, offered)
+        view = QtWidgets.QLineEdit()  # a type no form edits
+        view.setReadOnly(True)
+        view.setPlaceholderText("edit in the case file")
+        return view, lambda v: view.setText("" if v is None else str(v))
+
+    def _physics_setter(self, path: tuple[str, ...], name: str) -> typing.Callable[..., bool]:
+        """``put(value, source=None)``: the edit setting key ``name`` of the physics table at ``path``.
+        None takes the key out; a callable gives the value as the edit is applied, so a start it
+        cannot make (no region yet) is refused, with its reason, like any edit."""
+        key = ".".join((*path, name))
+
+        def put(value: Any, source: CheckedEdit | None = None) -> bool:
+            def change(d: dict[str, Any]) -> None:
+                table = d["physics"]
+                for part in path:
+                    table = table.setdefault(part, {})
+                new = value() if callable(value) else value
+                if new is None:
+                    table.pop(name, None)
+                else:
+                    table[name] = new
+
+            return self._edit(f"set {key}", change, source=source)
+
+        return put
+
+    def _table_field(self, shape: FieldShape, path: tuple[str, ...], name: str, value: Any, put) -> tuple[QtWidgets.QWidget, typing.Callable[[Any], None]]:
+        """A nested table as a sub-form; an optional one has a switch first, and rows while on."""
+        key = ".".join((*path, name))
+        box = QtWidgets.QWidget()
+        form = QtWidgets.QFormLayout(box)
+        form.setContentsMargins(0, 0, 0, 0)
+        switch = None
+        if shape.optional:
+            text = _SWITCH.get(name, "on")
+            switch = QtWidgets.QCheckBox(text)
+            switch.setObjectName(f"physics.{key}.{text}")
+            start = lambda: start_table(shape.table, where=f"physics.{key}", regions=self.boundary_regions(), probes=self._probe_names())  # noqa: E731
+            switch.toggled.connect(lambda on: put(start if on else None))
+            form.addRow(switch)
+        if value is not None:
+            self._add_fields(form, shape.table, value, (*path, name), shape.table.model_fields)
+        return box, (lambda v: _quietly(switch, switch.setChecked, v is not None)) if switch is not None else (lambda v: None)
+
+    def _names_field(self, shape: FieldShape, key: str, put, offered: typing.Callable[[], list[str]] | None) -> tuple[QtWidgets.QWidget, typing.Callable[[Any], None]]:
+        """A field for names, typed (several separated by commas), with a box beside it to pick one
+        of ``offered()`` (the mesh's boundary regions, the case's probes) where there is a list to offer."""
+        edit = self._connect_checked(CheckedEdit(lambda text: parse_names(text, shape), names_text, label=key,
+                                                 hint="a name" + (", or names separated by commas" if shape.many or shape.listed else "")))
+        edit.committed.connect(lambda v: put(v, edit))
+        if offered is None:
+            return edit, edit.set_value
+        edit.setObjectName(f"physics.{key}")
+        pick = QtWidgets.QComboBox()
+        pick.setObjectName(f"physics.{key}")
+        pick.setToolTip("pick one")
+        pick.activated.connect(lambda i: put([pick.itemText(i)] if shape.listed else pick.itemText(i)))
+        box = QtWidgets.QWidget()
+        row = QtWidgets.QHBoxLayout(box)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(edit, 1)
+        row.addWidget(pick)
+
+        def show(value: Any) -> None:
+            edit.set_value(value)
+            _offer(pick, offered())
+            one = value[0] if isinstance(value, list) and len(value) == 1 else value
+            _quietly(pick, pick.setCurrentIndex, pick.findText(one) if isinstance(one, str) else -1)
+
+        return box, show
+
+    def _probes_field(self, shape: FieldShape, key: str, put) -> tuple[QtWidgets.QWidget, typing.Callable[[Any], None]]:
+        """A box per probe of a key naming ``shape.length`` of the case's probes; an optional key
+        has a switch first, and its boxes are greyed out while it is off."""
+        box = QtWidgets.QWidget()
+        row = QtWidgets.QHBoxLayout(box)
+        row.setContentsMargins(0, 0, 0, 0)
+        switch = None
+        if shape.optional:
+            switch = QtWidgets.QCheckBox("on")
+            switch.setObjectName(f"physics.{key}.on")
+            switch.toggled.connect(lambda on: put((lambda: start_probes(f"physics.{key}", shape, self._probe_names())) if on else None))
+            row.addWidget(switch)
+        picks = []
+        for i in range(shape.length):
+            pick = QtWidgets.QComboBox()
+            pick.setObjectName(f"physics.{key}.{i}")
+            pick.activated.connect(lambda _: put([p.currentText() for p in picks]))
+            row.addWidget(pick, 1)
+            picks.append(pick)
+
+        def show(value: Any) -> None:
+            if switch is not None:
+                _quietly(switch, switch.setChecked, value is not None)
+            for i, pick in enumerate(picks):
+                _offer(pick, self._probe_names())
+                _quietly(pick, pick.setCurrentIndex, pick.findText(value[i]) if value and i < len(value) else -1)
+                pick.setEnabled(value is not None)
+
+        return box, show
 
     def _number_edit(self, value: Any, label: str, description: str, change) -> NumberEdit:
         """A field for one number; ``change(data, value)`` puts a taken value into the case."""
@@ -374,19 +522,22 @@ class CasePanel(QtWidgets.QScrollArea):
         edit.committed.connect(lambda v: self._edit(description, lambda d: change(d, v), source=edit))
         return edit
 
-    def _vector_edit(self, value: list[Any] | None, *, optional: bool, label: str, on_commit) -> QtWidgets.QWidget:
-        """Fields for a vector's components; ``on_commit(vector, field typed in)``."""
+    def _vector_edit(self, value: list[Any] | None, *, optional: bool, label: str, on_commit,
+                     length: int | None = None) -> tuple[QtWidgets.QWidget, typing.Callable[[Any], None]]:
+        """Fields for a vector's components (``length``, else as many as ``value`` has, else the
+        mesh's dimension) and how they show a vector; ``on_commit(vector, field typed in)``."""
         box = QtWidgets.QWidget()
         row = QtWidgets.QHBoxLayout(box)
         row.setContentsMargins(0, 0, 0, 0)
-        n = 3 if self.mesh is not None and self.mesh.gdim == 3 else 2
-        if value:
-            n = len(value)
+        n = length or (len(value) if value else 3 if self.mesh is not None and self.mesh.gdim == 3 else 2)
         edits = [self._connect_checked(CoefficientEdit(self.parameters, optional=optional, label=f"{label} {'xyz'[i]}")) for i in range(n)]
         for i, edit in enumerate(edits):
-            edit.set_value(value[i] if value else None)
             edit.setPlaceholderText("xyz"[i] + (" (none)" if optional else ""))
             row.addWidget(edit)
+
+        def show(vector: list[Any] | None) -> None:
+            for i, edit in enumerate(edits):
+                edit.set_value(vector[i] if vector and i < len(vector) else None)
 
         def commit(source: CoefficientEdit) -> None:
             for edit in edits:
@@ -400,41 +551,8 @@ class CasePanel(QtWidgets.QScrollArea):
 
         for edit in edits:
             edit.committed.connect(lambda _, e=edit: commit(e))
-        return box
-
-    def _time_widget(self, time: dict[str, Any] | None) -> QtWidgets.QWidget:
-        box = QtWidgets.QWidget()
-        form = QtWidgets.QFormLayout(box)
-        form.setContentsMargins(0, 0, 0, 0)
-        transient = QtWidgets.QCheckBox("transient")
-        transient.setObjectName("physics.time.transient")
-        transient.setChecked(time is not None)
-        transient.toggled.connect(lambda on: self._edit(
-            "transient" if on else "steady",
-            lambda d: d["physics"].__setitem__("time", {"end": 1.0, "step": 0.1}) if on else d["physics"].pop("time", None)))
-        form.addRow(transient)
-        if time is not None:
-            for name, info in TimeStepping.model_fields.items():
-                value = time.get(name, info.default)
-                if (choices := _literal_choices(info.annotation)) is not None:
-                    widget = QtWidgets.QComboBox()
-                    widget.addItems(choices)
-                    widget.setCurrentText(str(value))
-                    widget.currentTextChanged.connect(lambda v, n=name: self._edit(f"set time.{n}", lambda d: d["physics"]["time"].__setitem__(n, v)))
-                elif info.annotation is bool:
-                    widget = QtWidgets.QCheckBox()
-                    widget.setChecked(bool(value))
-                    widget.toggled.connect(lambda v, n=name: self._edit(f"set time.{n}", lambda d: d["physics"]["time"].__setitem__(n, v)))
-                else:
-                    widget = self._number_edit(value, f"time.{name}", f"set time.{name}",
-                                               lambda d, v, n=name: d["physics"]["time"].__setitem__(n, _whole(v) if n == "save_every" else v))
-                widget.setObjectName(f"physics.time.{name}")
-                if isinstance(widget, CheckedEdit):
-                    widget.set_hint(info.description or "")
-                else:
-                    widget.setToolTip(info.description or "")
-                form.addRow(unit_label(name, self._unit(f"time.{name}")), widget)
-        return box
+        show(value)
+        return box, show
 
     def _change_kind(self, kind: str) -> None:
         allowed = get_physics(kind).boundary_types
@@ -612,10 +730,11 @@ class CasePanel(QtWidgets.QScrollArea):
         shape = (region, found[1]["type"] if found else None, repr(found[1].get("vector")) if found else None,
                  self.editor.case.units if self.editor.case else None)
         if shape == getattr(self, "_condition_shape", None) and found is not None:
-            for name, value in found[1].items():  # same form: show the values, keep the widgets (and focus)
+            model = boundary_model(found[1]["type"])
+            for name, start in model.start.items():  # same form: show the values, keep the widgets (and focus)
                 edit = self.findChild(CoefficientEdit, f"boundary.{name}")
                 if edit is not None:
-                    edit.set_value(value)
+                    edit.set_value(_condition_value(model, name, start, found[1]))
             return
         self._condition_shape = shape
         self._clear(self.condition_form)
@@ -630,15 +749,17 @@ class CasePanel(QtWidgets.QScrollArea):
         if found is None or region is None:
             return
         index, bc = found
-        for name, start in boundary_model(bc["type"]).start.items():
+        model = boundary_model(bc["type"])
+        for name, start in model.start.items():
             if name == "uz" and (self.mesh is None or self.mesh.gdim < 3) and bc.get("uz") is None:
                 continue
             if name == "vector":
-                widget = self._vector_edit(bc.get("vector"), optional=False, label=f"{region} traction",
-                                           on_commit=lambda vec, source, r=region: self._set_condition_value(r, "vector", vec, source))
+                widget, _ = self._vector_edit(bc.get("vector"), optional=False, label=f"{region} traction",
+                                              on_commit=lambda vec, source, r=region: self._set_condition_value(r, "vector", vec, source))
             else:
-                widget = self._connect_checked(CoefficientEdit(self.parameters, optional=bc["type"] == "displacement", label=f"{region} {name}"))
-                widget.set_value(bc.get(name, start if bc["type"] != "displacement" else None))
+                optional = field_shape(model, name).optional  # a component left out is free
+                widget = self._connect_checked(CoefficientEdit(self.parameters, optional=optional, label=f"{region} {name}"))
+                widget.set_value(_condition_value(model, name, start, bc))
                 widget.committed.connect(lambda v, n=name, r=region, e=widget: self._set_condition_value(r, n, v, e))
             widget.setObjectName(f"boundary.{name}")
             self.condition_form.addRow(unit_label(name, self._unit(f"{bc['type']}.{name}")), widget)

@@ -16,6 +16,7 @@ from engine.case.load import case_json_schema_text
 from engine.errors import CaseError, ExpressionError, InputError, MeshError, RegionError
 from engine.problem import Problem
 from engine.solvers import get_solver
+from engine.resources import resource_path
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -160,6 +161,20 @@ def test_binary_file(tmp_path):
 def test_bad_case_documents(edits, error, pattern):
     with pytest.raises(error, match=pattern):
         parse_case(case_from(**edits), source="case.toml")
+
+
+def test_errors_in_a_flow_case_name_the_key_and_list_a_condition_keys():
+    """A key spelt like a boundary type (forces.velocity) is named in full, and an unknown key
+    in a [[boundary]] lists the keys that condition's type takes."""
+    doc = tomllib.loads(resource_path("examples/dfg_2d1.toml").read_text(encoding="utf-8"))
+    doc["physics"]["forces"]["velocity"] = -1.0
+    with pytest.raises(CaseError, match=r"^physics\.forces\.velocity: input should be greater than 0"):
+        parse_case(doc)
+    doc["physics"]["forces"]["velocity"] = 1.0
+    doc["boundary"][0]["uxx"] = 1.0
+    with pytest.raises(CaseError, match=r"boundary\[0\]\.uxx: unknown key; expected one of .*\bux, uy\b") as info:
+        parse_case(doc)
+    assert "Did you mean 'ux'?" in str(info.value)
 
 
 def test_error_names_the_file_and_counts_other_problems():

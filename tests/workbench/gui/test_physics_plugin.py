@@ -52,7 +52,7 @@ def test_a_plug_in_physics_is_listed_and_edited_like_a_built_in(qtbot, window, r
     wait_job(qtbot, window)
     panel = window.case_panel
     kind = panel.findChild(QtWidgets.QComboBox, "physics.kind")
-    assert [kind.itemText(i) for i in range(kind.count())] == physics_kinds() == ["diffusion", "heat", "elasticity", "reaction"]
+    assert [kind.itemText(i) for i in range(kind.count())] == physics_kinds() == ["diffusion", "heat", "elasticity", "navier_stokes", "reaction"]
     kind.setCurrentText("reaction")
     case = window.session.case
     assert case.physics.kind == "reaction" and case.physics.rate == 3.0  # the spec's start values
