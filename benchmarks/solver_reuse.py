@@ -68,6 +68,8 @@ from skfem.helpers import dot, grad  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from machine import cpu_model  # noqa: E402  (benchmarks/machine.py, beside this script)
+
 from engine.solvers.fem.recycling import gcrodr, order_by_similarity  # noqa: E402
 
 TOL = 1e-8
@@ -233,16 +235,6 @@ def run_direct(systems, b):
 
 
 # --------------------------------------------------------------------------------------------
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -295,3 +295,27 @@ def test_transient_run_with_a_huge_time_step_stops_with_the_step_and_time():
     with pytest.raises(RunError, match=r"blew up at step \d+, t = [0-9.]+") as info:
         _solve(case)
     assert "physics.time.step" in str(info.value)
+
+
+def test_a_transient_flow_reports_each_step_and_cancel_stops_it_leaving_earlier_files(tmp_path):
+    import threading
+
+    from engine.errors import Cancelled
+    from engine.run import run_case
+
+    case = _default_cavity(mu=0.01, time={"end": 0.2, "step": 0.01})
+    run_case(parse_case(case), out=tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    assert before, "the first run wrote its files"
+    cancel, steps = threading.Event(), []
+
+    def stop_at_step_5(fraction, message):
+        if fraction is not None:
+            steps.append(fraction)
+        if len(steps) == 5:
+            cancel.set()
+
+    with pytest.raises(Cancelled, match="transient flow solve"):
+        run_case(parse_case(case), out=tmp_path, progress=stop_at_step_5, cancel=cancel)
+    assert 5 <= len(steps) < 20  # one report a step, and it stopped at the next
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
