@@ -39,10 +39,11 @@ run: setup
 # off-screen render, and once in a Qt view after off-screen renders).
 GUI_TESTS := tests/workbench/gui
 
+# --durations: the slowest tests, printed in CI's log (the suite must stay well under 20 minutes).
 test: setup
 	@scripts/ensure-xvfb.sh
-	$(BIN)/python -m pytest --ignore=$(GUI_TESTS)
-	$(BIN)/python -m pytest $(GUI_TESTS)
+	$(BIN)/python -m pytest --durations=15 --ignore=$(GUI_TESTS)
+	$(BIN)/python -m pytest --durations=15 $(GUI_TESTS)
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow" -x -q --ignore=$(GUI_TESTS)

@@ -230,6 +230,7 @@ def run_sample(task: Mapping[str, Any], index: int, values: Mapping[str, float],
     ``status = "failed"`` and the message in ``error``; they do not stop the sweep.
     """
     from engine.case.load import parse_case
+    from engine.physics.registry import get_physics
     from engine.run import run_case, solve_case
 
     t0 = time.perf_counter()
@@ -243,7 +244,7 @@ def run_sample(task: Mapping[str, Any], index: int, values: Mapping[str, float],
         else:
             results, comparison = solve_case(case, solver=task["solver"], cancel=cancel)
             comparison_fields = comparison.metrics if comparison is not None else None
-        row.update(_scalars(results, comparison_fields, task))
+        row.update(_scalars(results, comparison_fields, task, get_physics(case.physics.kind).quantities))
         row["status"] = "done"
     except Cancelled:
         raise
@@ -255,13 +256,19 @@ def run_sample(task: Mapping[str, Any], index: int, values: Mapping[str, float],
     return row
 
 
-def _scalars(results, comparison_fields, task) -> dict[str, float]:
+def _scalars(results, comparison_fields, task, quantities=()) -> dict[str, float]:
+    """A sample's columns: its probes' values, the field statistics the study names, the
+    numbers its physics reports (``quantities``: a flow's c_D, delta_p ...) and the errors."""
     from engine.comparison import point_weights
 
     out: dict[str, float] = {}
     several = len(results) > 1
     for solver, result in results.items():
         prefix = f"{solver}." if several else ""
+        for quantity in quantities:
+            value = result.provenance.metrics.get(quantity.key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                out[f"{prefix}{quantity.key}"] = float(value)
         if task["probes"]:
             series = result.times is not None
             for probe, reading in result.probes.items():
