@@ -163,3 +163,23 @@ def test_the_force_plot_shows_the_developed_flow_not_the_impulsive_start(qtbot):
     assert 3.0 < low < 3.17 and 3.23 < high < 3.5, (low, high)
     assert plot.curves[("c_D", "classical")][1].max() == 80.0  # drawn, only outside the range shown
     assert plot.plots["c_L"].vb.autoRangeEnabled()[1] and not plot.plots["c_D"].vb.autoRangeEnabled()[1]  # c_L: nothing to clip
+
+
+def test_the_dfg_2d2_example_runs_with_progress_per_step_and_cancels(qtbot, window):
+    """The shipped vortex-street case opens, runs with the time reached in the progress bar, and
+    Cancel stops it within a step, leaving no result and the app ready to run again."""
+    from .conftest import open_example
+
+    open_example(qtbot, window, "dfg_2d2.toml")
+    assert window.session.case.physics.time.end == pytest.approx(3.3)
+    job = window.run("classical")
+    assert job is not None
+    progress = window.run_panel.progress
+    qtbot.waitUntil(lambda: " of 3.3" in progress.text(), timeout=60000)  # a time step done: "t = 0.005 of 3.3"
+    assert 0 < progress.value() < progress.maximum()
+    assert window.act_cancel.isEnabled()
+    window.run_panel.cancel_button.click()
+    assert wait_job(qtbot, window) == "cancelled"
+    assert "classical" not in window.session.results
+    assert "cancelled" in window.run_panel.log.toPlainText()
+    assert window.act_run_classical.isEnabled()
