@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from engine.case.schema import Case, FileField
+from engine.physics.values import RandomField
 from engine.errors import CaseError, InputError, RegionError
 from engine.mesh.locate import locate_points
 from engine.mesh.mesh import CELL_TYPES, Mesh
@@ -45,10 +46,12 @@ class CoefficientField:
     Built from a number, an expression, or a field sampled from a file.
     """
 
-    def __init__(self, *, constant: float | None = None, expression=None, sampled: _Sampled | None = None, text: str = "") -> None:
+    def __init__(self, *, constant: float | None = None, expression=None, sampled: _Sampled | None = None,
+                 random: RandomField | None = None, text: str = "") -> None:
         self._constant = constant
         self._expression = expression
         self._sampled = sampled
+        self._random = random
         self.text = text
 
     @property
@@ -77,6 +80,8 @@ class CoefficientField:
         if self._expression is not None:
             evaluate = self._expression.evaluate_finite if finite else self._expression.evaluate
             return np.asarray(evaluate(points, t=t), dtype=float)
+        if self._random is not None:
+            return _random_values(self._random, points)
         return self._sampled.at_points(points)
 
     def exact_cell_values(self, mesh: Mesh) -> np.ndarray | None:
@@ -337,7 +342,25 @@ def _coefficient(case: Case, path: str, value: Any) -> CoefficientField:
         return CoefficientField(expression=expr, text=value)
     if isinstance(value, FileField):
         return CoefficientField(sampled=_sample_file(case, path, value), text=f"{value.field} from {value.file}")
+    if isinstance(value, RandomField):
+        shown = {"none": "", "threshold": f", {value.high:g} where >= 0 else {value.low:g}", "exp": f", exp({value.scale:g} z)"}[value.transform]
+        return CoefficientField(random=value, text=f"{value.random_field} random field (seed {value.seed}, sample {value.sample}{shown})")
     raise CaseError("unsupported coefficient", field=path, value=value)
+
+
+def _random_values(spec: RandomField, points: np.ndarray) -> np.ndarray:
+    """A random-field coefficient at ``points``: the field, then its transform."""
+    from engine.random_fields import grf_at_points
+
+    if points.shape[1] < 2:
+        raise CaseError("a random field needs a 2D or 3D mesh (it varies in x and y)", field="random_field", value=f"{points.shape[1]}D points")
+    z = grf_at_points(points, seed=spec.seed, index=spec.sample, modes=spec.modes, alpha=spec.alpha, tau=spec.tau,
+                      sigma=spec.sigma, mean=spec.mean, origin=tuple(spec.origin), length=spec.length)
+    if spec.transform == "threshold":
+        return np.where(z >= 0.0, spec.high, spec.low)
+    if spec.transform == "exp":
+        return np.exp(spec.scale * z)
+    return z
 
 
 def _sample_file(case: Case, path: str, spec: FileField) -> _Sampled:

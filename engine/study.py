@@ -138,20 +138,34 @@ class Study:
         draws = [p.draw(rng, self.n_samples) for p in self.parameters]
         return [dict(zip(names, values)) for values in zip(*draws)]
 
-    def case_for(self, values: Mapping[str, float]) -> dict[str, Any]:
-        """The case document of one sample: the base case with ``values`` put in place."""
+    def case_for(self, values: Mapping[str, float], index: int = 0) -> dict[str, Any]:
+        """The case document of sample ``index``: the base case with ``values`` put in place, and
+        each random field marked ``seed_by_sample`` drawn as that sample's own (``sample = index``)."""
         doc = copy.deepcopy(self.case_document)
         for name, value in values.items():
             if "." in name:
                 set_path(doc, name, float(value))
             else:
                 doc.setdefault("parameters", {})[name] = float(value)
+        _number_random_fields(doc, index)
         return doc
 
     def fingerprint(self) -> str:
         """SHA-256 of everything that decides the samples' answers (study and base case)."""
         blob = json.dumps({"study": self.document, "case": self.case_document, "samples": self.samples()}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _number_random_fields(node: Any, index: int) -> None:
+    """Set ``sample = index`` in every ``{random_field = ..., seed_by_sample = true}`` table."""
+    if isinstance(node, dict):
+        if "random_field" in node and node.get("seed_by_sample") is True:
+            node["sample"] = int(index)
+        for value in node.values():
+            _number_random_fields(value, index)
+    elif isinstance(node, list):
+        for value in node:
+            _number_random_fields(value, index)
 
 
 def load_study(path: str | Path) -> Study:

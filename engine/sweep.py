@@ -186,7 +186,7 @@ def run_sweep(
 
     backend: dict[str, Any] = {"scheduler": "none (every sample was already done)", "workers": 0}
     task = {"case_path": str(study.case_path), "solver": study.solver, "probes": study.probes, "fields": list(study.fields)}
-    jobs = [(i, samples[i], study.case_for(samples[i]), str(out / "samples" / f"{i:05d}") if study.keep_samples else None) for i in todo]
+    jobs = [(i, samples[i], study.case_for(samples[i], i), str(out / "samples" / f"{i:05d}") if study.keep_samples else None) for i in todo]
     if todo:
         _report(progress, (n - len(todo)) / n, f"{n - len(todo)} of {n} samples already done; solving {len(todo)}")
     else:

@@ -21,7 +21,7 @@ __all__ = ["load_case", "parse_case", "save_case", "case_to_toml", "case_json_sc
 # Union branch names pydantic puts into error locations; they mean nothing to a user (nor do
 # the physics kinds and boundary types it adds: ``_tags``).
 _LOC_NOISE = {"float", "str", "int", "bool", "FileField", "list[float]", "list[str]"}
-_COEFFICIENT_EXPECTED = "a number, an expression string such as '1 + x*y', or {file = ..., field = ...}"
+_COEFFICIENT_EXPECTED = "a number, an expression string such as '1 + x*y', {file = ..., field = ...} or {random_field = \"grf\", ...}"
 
 
 def load_case(path: str | Path) -> Case:
@@ -270,7 +270,10 @@ def _branch(annotation: Any, node: Any) -> Any:
             field = cls.model_fields.get(key)
             if field is not None and tag in typing.get_args(field.annotation):
                 return cls
-    return None
+    # untagged tables (a coefficient's {file, field} or {random_field, ...}): the one branch with a key the table has
+    keys = set(node) if isinstance(node, Mapping) else set()
+    owners = [cls for cls in candidates if keys & (set(cls.model_fields) - {f for other in candidates if other is not cls for f in other.model_fields})]
+    return owners[0] if len(owners) == 1 else None
 
 
 def _format_loc(loc: list[Any]) -> str:

@@ -49,7 +49,7 @@ its temporary copy (``.STEM.XXXXXXXX.part.h5``, as large as the data set); the n
 same data set, holding the lock and so knowing that no live writer owns it, removes it. That
 loses nothing: the file itself holds every sample flagged done until the very rename.
 
-Reproducibility. Sample i's field comes from its own seed (``sampling.sample_rng``), whatever the
+Reproducibility. Sample i's field comes from its own seed (``engine.random_fields.sample_rng``), whatever the
 chunking or the worker, and every solve is a deterministic function of its own matrix (see
 :class:`DarcyGridSolver`), so the same recipe gives byte-identical files (and checksums) however
 the work is split, interrupted and resumed, on the same software stack.
@@ -746,7 +746,7 @@ def _create_file(out: Path, recipe: Recipe) -> None:
     import h5py
 
     from engine._version import __version__
-    from engine.surrogates.sampling import grid_coordinates
+    from engine.random_fields import grid_coordinates
 
     n, res = recipe.n_samples, recipe.resolution
     with atomic_path(out) as tmp:

@@ -39,6 +39,8 @@ def coefficient_text(value: Any) -> str:
     """How a coefficient is shown in a field: a number, an expression, or file:field."""
     if value is None:
         return ""
+    if isinstance(value, dict) and "random_field" in value:
+        return f"{value['random_field']} random field, seed {value.get('seed', 0)}" + (" (a new one per sample)" if value.get("seed_by_sample") else "")
     if isinstance(value, dict):
         return f"{value.get('file')}:{value.get('field')}"
     if isinstance(value, float):
@@ -77,7 +79,7 @@ class CoefficientEdit(CheckedEdit):
 
     def set_value(self, value: Any) -> None:
         super().set_value(value)
-        self.setReadOnly(isinstance(value, dict))  # a field read from a file: edit the case file
+        self.setReadOnly(isinstance(value, dict))  # a field read from a file, a random field: edit the case file
 
 
 @dataclass(frozen=True, eq=False)

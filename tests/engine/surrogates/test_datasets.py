@@ -27,13 +27,8 @@ from engine.surrogates.datasets import (
     parse_recipe,
     solve_darcy_grid,
 )
-from engine.surrogates.sampling import (
-    grf_darcy,
-    grf_field,
-    lognormal_permeability,
-    sample_rng,
-    threshold_permeability,
-)
+from engine.random_fields import grf_field, sample_rng
+from engine.surrogates.sampling import grf_darcy, lognormal_permeability, threshold_permeability
 
 # 40 points per side: 1,444 unknowns, enough for the multigrid to have two levels.
 RECIPE = {"version": 1, "name": "tiny", "resolution": 40, "n_samples": 16, "seed": 7}
@@ -74,7 +69,7 @@ def test_grf_statistics_reproducibility_and_chunk_independence():
 
 def test_grf_is_the_normalised_cosine_series():
     """The DCT synthesis equals the Karhunen-Loeve sum written out by hand (FNO normalisation)."""
-    from engine.surrogates.sampling import _draw_order
+    from engine.random_fields import _draw_order
 
     n, alpha, tau = 7, 2.0, 3.0
     z = grf_field(1, n, seed=4, alpha=alpha, tau=tau)[0]
