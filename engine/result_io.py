@@ -11,6 +11,7 @@ import json
 import re
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
@@ -25,7 +26,10 @@ from engine.limits import LIMITS
 from engine.mesh.mesh import CELL_TYPES, Mesh, Region
 from engine.result import ProbeReading, Provenance, Result
 
-__all__ = ["write_vtu", "write_hdf5", "read_hdf5", "RESULT_FORMAT_VERSION"]
+__all__ = [
+    "write_vtu", "write_hdf5", "read_hdf5", "write_mesh_group", "read_mesh_group", "write_field_group", "read_field_group",
+    "checked_array", "group_member", "json_attribute", "RESULT_FORMAT_VERSION",
+]
 
 RESULT_FORMAT_VERSION = 1
 _FORMAT_NAME = "workbench-result"
@@ -157,28 +161,8 @@ def write_hdf5(result: Result, path: str | Path) -> Path:
         h5.attrs["format"] = _FORMAT_NAME
         h5.attrs["format_version"] = RESULT_FORMAT_VERSION
         h5.attrs["workbench_version"] = __version__
-        mesh = result.mesh
-        # track_order: regions, fields and probes read back in the order they were written
-        g = h5.create_group("mesh", track_order=True)
-        g.create_dataset("points", data=mesh.points, compression="gzip")
-        cells = g.create_group("cells", track_order=True)
-        for ctype, conn in mesh.cells.items():
-            cells.create_dataset(ctype, data=conn, compression="gzip")
-        regions = g.create_group("regions", track_order=True)
-        for name, region in mesh.regions.items():
-            r = regions.create_group(name)
-            r.attrs["dim"] = region.dim
-            for ctype, idx in region.cells.items():
-                r.create_dataset(ctype, data=idx)
-            if region.points is not None:
-                r.create_dataset("points", data=region.points)
-        fields = h5.create_group("fields", track_order=True)
-        for name, f in result.fields.items():
-            d = fields.create_dataset(name, data=f.values, compression="gzip")
-            d.attrs["association"] = f.association
-            d.attrs["components"] = json.dumps(list(f.components) if f.components else None)
-            d.attrs["units"] = f.units
-            d.attrs["time_series"] = f.is_time_series
+        write_mesh_group(h5.create_group("mesh", track_order=True), result.mesh)
+        write_field_group(h5.create_group("fields", track_order=True), result.fields)
         if result.times is not None:
             h5.create_dataset("times", data=result.times)
         probes = h5.create_group("probes", track_order=True)
@@ -192,6 +176,34 @@ def write_hdf5(result: Result, path: str | Path) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_bytes(image.getbuffer())
     return path
+
+
+def write_mesh_group(g, mesh: Mesh) -> None:
+    """Write ``mesh`` into the (empty, ``track_order``) HDF5 group ``g``: points, cells by type,
+    regions (read back in the order written). :func:`read_mesh_group` reads it."""
+    g.create_dataset("points", data=mesh.points, compression="gzip")
+    cells = g.create_group("cells", track_order=True)
+    for ctype, conn in mesh.cells.items():
+        cells.create_dataset(ctype, data=conn, compression="gzip")
+    regions = g.create_group("regions", track_order=True)
+    for name, region in mesh.regions.items():
+        r = regions.create_group(name)
+        r.attrs["dim"] = region.dim
+        for ctype, idx in region.cells.items():
+            r.create_dataset(ctype, data=idx)
+        if region.points is not None:
+            r.create_dataset("points", data=region.points)
+
+
+def write_field_group(g, fields: Mapping[str, Field]) -> None:
+    """Write ``fields`` into the (``track_order``) HDF5 group ``g``, one data set each with its
+    association, components, units and whether it is a time series."""
+    for name, f in fields.items():
+        d = g.create_dataset(name, data=f.values, compression="gzip")
+        d.attrs["association"] = f.association
+        d.attrs["components"] = json.dumps(list(f.components) if f.components else None)
+        d.attrs["units"] = f.units
+        d.attrs["time_series"] = f.is_time_series
 
 
 def _jsonable(value):
@@ -261,17 +273,17 @@ def _damaged(source: str, exc: BaseException) -> InputError:
     return InputError(f"the result file is damaged ({type(exc).__name__}: {exc})", source=source, expected="a result file as the workbench wrote it")
 
 
-def _member(parent, name: str, kind: type, source: str):
+def group_member(parent, name: str, kind: type, source: str):
     """``parent[name]``, known to be a group or a data set (``kind``) as the format says."""
     item = parent.get(name)
     if item is None:
-        raise InputError("the result file is incomplete", source=source, field=f"{parent.name.rstrip('/')}/{name}", expected=f"a {kind.__name__.lower()} there")
+        raise InputError("the file is incomplete", source=source, field=f"{parent.name.rstrip('/')}/{name}", expected=f"a {kind.__name__.lower()} there")
     if not isinstance(item, kind):
         raise InputError(f"not a {kind.__name__.lower()}", source=source, field=item.name, expected=f"a {kind.__name__.lower()} as the workbench writes it")
     return item
 
 
-def _array(dataset, source: str, *, leading: tuple[int, ...] | None = None, ndim: tuple[int, ...] | None = None) -> np.ndarray:
+def checked_array(dataset, source: str, *, leading: tuple[int, ...] | None = None, ndim: tuple[int, ...] | None = None) -> np.ndarray:
     """The values of a numeric data set, once its declared size and shape are known to fit.
 
     ``leading``: the sizes its first axes must have (points or cells, with the time axis first
@@ -293,10 +305,10 @@ def _array(dataset, source: str, *, leading: tuple[int, ...] | None = None, ndim
     try:
         return dataset[()]
     except (OSError, RuntimeError, ValueError) as exc:  # a damaged chunk or filter
-        raise InputError(f"the data set cannot be read ({exc})", source=source, field=dataset.name, expected="a result file as the workbench wrote it") from None
+        raise InputError(f"the data set cannot be read ({exc})", source=source, field=dataset.name, expected="a file as the workbench wrote it") from None
 
 
-def _json_attr(obj, name: str, default: str | None, source: str):
+def json_attribute(obj, name: str, default: str | None, source: str):
     text = obj.attrs.get(name, default)
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
@@ -305,30 +317,35 @@ def _json_attr(obj, name: str, default: str | None, source: str):
     return parse_json(text, source=source, what=f"JSON in the attribute {obj.name}@{name}")
 
 
-def _read_v1(h5, source: str) -> Result:
+def read_mesh_group(g, source: str) -> Mesh:
+    """The mesh :func:`write_mesh_group` wrote into ``g``; every array's size is checked before
+    it is read (a hostile file costs nothing)."""
     import h5py
 
-    g = _member(h5, "mesh", h5py.Group, source)
-    points = _array(_member(g, "points", h5py.Dataset, source), source, ndim=(2,))
-    cells_group = _member(g, "cells", h5py.Group, source)
-    cells = {ctype: _array(cells_group[ctype], source, ndim=(2,)) for ctype in cells_group if ctype in CELL_TYPES}
+    points = checked_array(group_member(g, "points", h5py.Dataset, source), source, ndim=(2,))
+    cells_group = group_member(g, "cells", h5py.Group, source)
+    cells = {ctype: checked_array(cells_group[ctype], source, ndim=(2,)) for ctype in cells_group if ctype in CELL_TYPES}
     regions = []
-    for name, r in _member(g, "regions", h5py.Group, source).items():
+    for name, r in group_member(g, "regions", h5py.Group, source).items():
         if not isinstance(r, h5py.Group):
             raise InputError("a region is not a group", source=source, field=r.name)
         regions.append(
             Region(
                 name,
                 int(r.attrs["dim"]),
-                {t: _array(r[t], source, ndim=(1,)) for t in r if t != "points"},
-                _array(r["points"], source, ndim=(1,)) if "points" in r else None,
+                {t: checked_array(r[t], source, ndim=(1,)) for t in r if t != "points"},
+                checked_array(r["points"], source, ndim=(1,)) if "points" in r else None,
             )
         )
-    mesh = Mesh(points, cells, regions, source=source)
-    times = _array(h5["times"], source, ndim=(1,)) if "times" in h5 else None
+    return Mesh(points, cells, regions, source=source)
+
+
+def read_field_group(g, mesh: Mesh, times: np.ndarray | None, source: str) -> dict[str, Field]:
+    """The fields :func:`write_field_group` wrote into ``g``, checked to fit ``mesh`` (and
+    ``times``, for a time series) before their values are read."""
     fields = {}
-    for name, d in _member(h5, "fields", h5py.Group, source).items():
-        components = _json_attr(d, "components", "null", source)
+    for name, d in g.items():
+        components = json_attribute(d, "components", "null", source)
         association = str(d.attrs["association"])
         if association not in ("point", "cell"):
             raise InputError("unknown field association", source=source, field=f"{d.name}@association", value=association, expected="'point' or 'cell'")
@@ -338,17 +355,26 @@ def _read_v1(h5, source: str) -> Result:
         count = mesh.n_points if association == "point" else mesh.n_cells
         fields[name] = Field(
             name,
-            _array(d, source, leading=(len(times), count) if series else (count,), ndim=(2, 3) if series else (1, 2)),
+            checked_array(d, source, leading=(len(times), count) if series else (count,), ndim=(2, 3) if series else (1, 2)),
             association,
             times if series else None,
             tuple(components) if isinstance(components, list) and components else None,
             _stored_unit(d.attrs.get("units", "")),
         )
+    return fields
+
+
+def _read_v1(h5, source: str) -> Result:
+    import h5py
+
+    mesh = read_mesh_group(group_member(h5, "mesh", h5py.Group, source), source)
+    times = checked_array(h5["times"], source, ndim=(1,)) if "times" in h5 else None
+    fields = read_field_group(group_member(h5, "fields", h5py.Group, source), mesh, times, source)
     probes = {}
-    for name, p in _member(h5, "probes", h5py.Group, source).items():
+    for name, p in group_member(h5, "probes", h5py.Group, source).items():
         point = np.asarray(p.attrs["point"], dtype=float).reshape(-1)
-        probes[name] = ProbeReading(name, tuple(point.tolist()), {k: _array(v, source) for k, v in p.items()})
-    provenance = _json_attr(_member(h5, "provenance", h5py.Group, source), "json", None, source)
+        probes[name] = ProbeReading(name, tuple(point.tolist()), {k: checked_array(v, source) for k, v in p.items()})
+    provenance = json_attribute(group_member(h5, "provenance", h5py.Group, source), "json", None, source)
     if not isinstance(provenance, dict):
         raise InputError("the provenance is not a JSON object", source=source, field="/provenance@json", value=type(provenance).__name__)
     return Result(mesh, fields, Provenance.from_dict(provenance), probes)
