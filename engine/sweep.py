@@ -112,6 +112,7 @@ def run_sweep(
     workers: int | None = None,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
+    dataset_parts: str | Path | None = None,
 ) -> SweepOutcome:
     """Run every sample of a study not yet in ``out``, and write its table of results.
 
@@ -128,6 +129,9 @@ def run_sweep(
         ``"synchronous"``: every sample in this thread.
     progress
         ``progress(fraction, message)`` after every sample, ``(None, message)`` for status.
+    dataset_parts
+        Data generation (:func:`engine.surrogates.data.generate.generate_mesh_dataset`): each
+        sample is also solved into a training sample, written into this folder.
     cancel
         Once set: nothing more is started, the finished samples are kept and written to the
         tables, and ``Cancelled`` is raised. Run again to resume.
@@ -185,7 +189,8 @@ def run_sweep(
             state["written"] = time.perf_counter()
 
     backend: dict[str, Any] = {"scheduler": "none (every sample was already done)", "workers": 0}
-    task = {"case_path": str(study.case_path), "solver": study.solver, "probes": study.probes, "fields": list(study.fields)}
+    task = {"case_path": str(study.case_path), "solver": study.solver, "probes": study.probes, "fields": list(study.fields),
+            "dataset_parts": None if dataset_parts is None else str(dataset_parts)}
     jobs = [(i, samples[i], study.case_for(samples[i], i), str(out / "samples" / f"{i:05d}") if study.keep_samples else None) for i in todo]
     if todo:
         _report(progress, (n - len(todo)) / n, f"{n - len(todo)} of {n} samples already done; solving {len(todo)}")
@@ -237,7 +242,9 @@ def run_sample(task: Mapping[str, Any], index: int, values: Mapping[str, float],
     row: dict[str, Any] = {"sample": index, **{k: float(v) for k, v in values.items()}}
     try:
         case = parse_case(case_doc, source=task["case_path"])
-        if sample_dir is not None:
+        if task.get("dataset_parts"):  # data generation: the sample is kept whole, as its own file
+            results, comparison_fields = _solve_into_dataset(case, index, values, task["dataset_parts"], cancel), None
+        elif sample_dir is not None:
             outcome = run_case(case, out=sample_dir, solver=task["solver"], cancel=cancel)
             results, comparison = outcome.results, outcome.metrics.get("comparison")
             comparison_fields = comparison["fields"] if comparison else None
@@ -254,6 +261,20 @@ def run_sample(task: Mapping[str, Any], index: int, values: Mapping[str, float],
         row.update(status="failed", error=f"{type(err).__name__}: {err} ({traceback.format_exc(limit=2).splitlines()[-1]})")
     row["wall_time"] = time.perf_counter() - t0
     return row
+
+
+def _solve_into_dataset(case, index: int, values: Mapping[str, float], parts: str, cancel) -> dict[str, Any]:
+    """Solve a data set's sample with the finite elements and write it whole into ``parts``
+    (written by the worker that solved it: no sample travels back to the client)."""
+    from engine.problem import Problem
+    from engine.run import solve_case
+    from engine.surrogates.data.samples import sample_from_solution
+    from engine.surrogates.data.store import write_part
+
+    problem = Problem.from_case(case)
+    results, _ = solve_case(case, solver="classical", mesh=problem.mesh, cancel=cancel)
+    write_part(Path(parts), index, sample_from_solution(problem, results["classical"], values))
+    return results
 
 
 def _scalars(results, comparison_fields, task, quantities=()) -> dict[str, float]:

@@ -176,16 +176,19 @@ def _parser() -> argparse.ArgumentParser:
     dataset_commands = dataset.add_subparsers(dest="dataset_command", metavar="ACTION", required=True)
     dgen = dataset_commands.add_parser(
         "generate",
-        help="sample and solve a recipe's data set into HDF5 (on Dask, resumable)",
-        description="Sample the recipe's permeabilities, solve each with finite elements on a local Dask cluster "
-        "(or --scheduler), and write the data set (HDF5). Interrupted? Run the same command again to finish it.",
-        epilog="examples:\n  workbench dataset generate resources/datasets/darcy_dataset.toml --out out/darcy.h5\n"
+        help="solve a study's samples (or a grid recipe's) into a training data set (HDF5; on Dask, resumable)",
+        description="From a study (the format `workbench sweep` reads): solve every sample of any case with finite "
+        "elements and keep each on its own mesh, with its input channels (coefficients, distances, conditions) and "
+        "fields. From a grid recipe: sample and solve Darcy permeabilities on the unit square. On a local Dask cluster "
+        "(or --scheduler). Interrupted? Run the same command again to finish it.",
+        epilog="examples:\n  workbench dataset generate resources/examples/darcy_study.toml --out out/darcy_mesh.h5\n"
+        "  workbench dataset generate resources/datasets/darcy_dataset.toml --out out/darcy.h5\n"
         "  workbench dataset generate recipe.toml --out data.h5 --workers 4 --chunk-size 32",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    dgen.add_argument("recipe", type=_user_path, help="a data set recipe (.toml)")
+    dgen.add_argument("recipe", type=_user_path, help="a study or a grid data set recipe (.toml)")
     dgen.add_argument("--out", type=_user_path, required=True, help="the data set file (.h5); an unfinished one of the same recipe is resumed")
-    dgen.add_argument("--chunk-size", type=int, default=16, help="samples per task and per write (default 16)")
+    dgen.add_argument("--chunk-size", type=int, default=16, help="grid recipes: samples per task and per write (default 16)")
     _dask_options(dgen, json_help="print a JSON summary")
 
     train = commands.add_parser(
@@ -635,8 +638,12 @@ def _sweep(args) -> int:
 
 
 def _dataset_generate(args) -> int:
+    from engine.inputs import read_toml
+    from engine.surrogates.data.generate import is_study_file
     from engine.surrogates.datasets import generate_dataset, load_recipe
 
+    if is_study_file(read_toml(args.recipe, what="a study or a data set recipe")):
+        return _dataset_generate_from_study(args)
     recipe = load_recipe(args.recipe)
     with _Progress(args) as progress, _cancel_on_sigint() as cancel:
         info = generate_dataset(recipe, args.out, scheduler=args.scheduler, workers=args.workers, chunk_size=args.chunk_size, progress=progress, cancel=cancel)
@@ -651,6 +658,26 @@ def _dataset_generate(args) -> int:
               f"largest residual {info.residual_max:.1e}")
         print(f"wrote {info.path}")
     return 0
+
+
+def _dataset_generate_from_study(args) -> int:
+    from engine.study import load_study
+    from engine.surrogates.data.generate import generate_mesh_dataset
+    from engine.surrogates.data.store import open_mesh_dataset
+
+    study = load_study(args.recipe)
+    with _Progress(args) as progress, _cancel_on_sigint() as cancel:
+        path = generate_mesh_dataset(study, args.out, scheduler=args.scheduler, workers=args.workers, progress=progress, cancel=cancel)
+    data = open_mesh_dataset(path)
+    summary = {"path": str(path), "n_samples": len(data), "failed": data.failed, "physics": data.physics,
+               "inputs": data.input_names, "outputs": data.output_names, "parameters": data.parameter_names}
+    if args.json:
+        _print_json(summary)
+    else:
+        print(f"data set {study.name}: {len(data)} {data.physics} samples (each with its mesh), inputs {', '.join(data.input_names)}; "
+              f"outputs {', '.join(data.output_names)}" + (f"; {len(data.failed)} failed" if data.failed else ""))
+        print(f"wrote {path}")
+    return 0 if not data.failed else 1
 
 
 def _train(args) -> int:

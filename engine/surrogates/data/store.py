@@ -42,7 +42,7 @@ from engine.fields import Field
 from engine.mesh.mesh import Mesh
 from engine.surrogates.data.samples import MeshSample, read_sample, write_sample
 
-__all__ = ["MESH_FORMAT", "MESH_FORMAT_VERSION", "MeshDatasetWriter", "MeshDataset", "open_mesh_dataset"]
+__all__ = ["MESH_FORMAT", "MESH_FORMAT_VERSION", "MeshDatasetWriter", "MeshDataset", "open_mesh_dataset", "write_part"]
 
 MESH_FORMAT = "workbench-mesh-dataset"
 MESH_FORMAT_VERSION = 2
@@ -63,6 +63,19 @@ def _check_same(first: Mapping[str, Any], other: Mapping[str, Any], where: str) 
                        ("parameter_names", "parameters")):
         if first[key] != other[key]:
             raise InputError(f"a data set cannot mix {label}", field=where, value=other[key], expected=f"{first[key]}, as its other samples")
+
+
+def write_part(parts: Path, index: int, sample: MeshSample) -> None:
+    """Write sample ``index`` into a writer's folder ``parts``, whole or not at all (any process
+    may: each sample has its own file, built in memory and renamed into place)."""
+    import h5py
+
+    image = io.BytesIO()
+    with h5py.File(image, "w", track_order=True) as h5:
+        write_sample(h5.create_group("sample", track_order=True), sample)
+    with atomic_path(Path(parts) / f"{int(index):05d}.h5") as tmp:
+        tmp.write_bytes(image.getbuffer())
+    (Path(parts) / f"{int(index):05d}.failed.txt").unlink(missing_ok=True)
 
 
 class MeshDatasetWriter:
@@ -103,15 +116,8 @@ class MeshDatasetWriter:
 
     def add(self, index: int, sample: MeshSample) -> None:
         """Keep sample ``index`` (whole, or not at all)."""
-        import h5py
-
         self._check_index(index)
-        image = io.BytesIO()
-        with h5py.File(image, "w", track_order=True) as h5:
-            write_sample(h5.create_group("sample", track_order=True), sample)
-        with atomic_path(self.parts / f"{index:05d}.h5") as tmp:
-            tmp.write_bytes(image.getbuffer())
-        (self.parts / f"{index:05d}.failed.txt").unlink(missing_ok=True)
+        write_part(self.parts, index, sample)
 
     def add_failed(self, index: int, error: str) -> None:
         """Record that sample ``index`` could not be made (it is tried again on the next run)."""
