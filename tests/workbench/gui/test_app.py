@@ -85,12 +85,18 @@ def test_event_loop_keeps_turning_during_a_long_solve(qtbot, window):
     timer.start()
     job = window.run("classical")
     assert job is not None
+    ended: list[float] = []
+    job.finished.connect(lambda: ended.append(time.perf_counter()))
     assert wait_job(qtbot, window, timeout=300) == "returned"
+    qtbot.wait(1500)  # the answer is drawn
     timer.stop()
-    gaps = np.diff(ticks)
     assert job.wall_time > 1.0, "the solve was too short to measure responsiveness"
-    assert len(ticks) > job.wall_time / 0.2
-    assert gaps.max() < 0.5, f"the event loop stalled for {gaps.max():.2f} s"
+    during = np.diff([t for t in ticks if t <= ended[0]])
+    assert len(during) > job.wall_time / 0.2
+    assert during.max() < 0.5, f"the event loop stalled for {during.max():.2f} s during the solve"
+    # Drawing the answer: VTK's first render of a new view under Xvfb's software OpenGL took
+    # 0.16 to 0.54 s here (its shaders are compiled then); a real freeze is longer.
+    assert np.diff(ticks).max() < 1.0, f"the event loop stalled for {np.diff(ticks).max():.2f} s drawing the answer"
 
 
 def test_cancel_a_long_run_then_run_again(qtbot, window):
