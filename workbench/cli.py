@@ -194,15 +194,18 @@ def _parser() -> argparse.ArgumentParser:
     train = commands.add_parser(
         "train",
         help="train a surrogate on a data set and save it with its card",
-        description="Train a neural operator (fno, ffno, mgno, unet, deeponet) on a data set file, score it on a "
-        "held-out validation split and save weights + card: into a folder (--out) or into your model library (--name).",
+        description="Train a neural operator on a data set file, score it on a held-out validation split and save "
+        "weights + card: into a folder (--out) or into your model library (--name). Grid models (fno, ffno, mgno, unet, "
+        "deeponet) train on grid data sets; the mesh model (transolver) on the samples of a study, each on its own mesh.",
         epilog="examples:\n  workbench train out/darcy.h5 --model fno --name my-fno --epochs 50\n"
+        "  workbench train out/plate.h5 --model transolver --name my-plate --time-budget 600\n"
         "  workbench train out/darcy.h5 --model unet --config unet.json --out models/unet --time-budget 600\n"
         "  workbench train out/darcy.h5 --model fno --config '{\"modes1\": 8, \"modes2\": 8, \"width\": 16}' --name small-fno",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     train.add_argument("dataset", type=_user_path, help="a data set file written by `workbench dataset generate`")
-    train.add_argument("--model", default="fno", help="registry name: fno, ffno, mgno, unet, deeponet (default fno)")
+    train.add_argument("--model", default="fno", help="registry name: fno, ffno, mgno, unet, deeponet (grids); transolver (meshes); default fno")
+    train.add_argument("--outputs", help="mesh data sets: the fields to learn, comma-separated (default all)")
     train.add_argument("--config", help="model options: a JSON/TOML file or a JSON object")
     where = train.add_mutually_exclusive_group(required=True)
     where.add_argument("--out", type=_user_path, help="the model folder to write")
@@ -540,7 +543,7 @@ def _models_list(args) -> int:
     for name, card in cards.items():
         test = card.metrics.get("test_relative_l2")
         quality = f", test relative L2 {test:.2%}" if isinstance(test, float) else ""
-        print(f"{name}: {card.model} for {card.physics.get('kind')} on a {card.grid['resolution']}x{card.grid['resolution']} grid{quality}")
+        print(f"{name}: {card.model} for {card.physics.get('kind')} on {card.answers_on()}{quality}")
     for name, entry in broken.items():
         print(f"{name}  BROKEN: {entry.reason}")
     return 0
@@ -556,8 +559,11 @@ def _models_show(args) -> int:
     if args.json:
         _print_json(data)
         return 0
-    for key in ("name", "folder", "model", "physics", "inputs", "outputs", "grid", "training_ranges", "metrics", "training", "dataset", "created"):
+    keys = ("name", "folder", "model", "physics", "inputs", "outputs", "grid", "fingerprint", "parameters", "training_ranges", "metrics", "training", "dataset", "created")
+    for key in keys:
         value = data[key]
+        if value is None or (key == "parameters" and not value):
+            continue
         print(f"{key + ':':<16} {json.dumps(value) if isinstance(value, (dict, list)) else value}")
     return 0
 
@@ -690,6 +696,7 @@ def _train(args) -> int:
             args.dataset, model=args.model, config=args.config, out=args.out, name=args.name, epochs=args.epochs,
             batch_size=args.batch_size, learning_rate=args.learning_rate, val_fraction=args.val_fraction,
             time_budget=args.time_budget, seed=args.seed, progress=progress, cancel=cancel,
+            outputs=[n.strip() for n in args.outputs.split(",") if n.strip()] if args.outputs else None,
         )
     if args.json:
         _print_json(dataclasses.asdict(card) | {"folder": str(folder)})

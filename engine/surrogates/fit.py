@@ -71,6 +71,7 @@ def train_surrogate(
     val_fraction: float = 0.1,
     time_budget: float | None = None,
     seed: int = 0,
+    outputs: list[str] | None = None,
     num_threads: int | None = None,
     progress: ProgressCallback | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
@@ -91,6 +92,8 @@ def train_surrogate(
     epochs, batch_size, learning_rate, val_fraction, time_budget, seed
         Passed to the :class:`~engine.surrogates.training.Trainer`; the validation split is
         also what the card's ``validation_relative_l2`` is measured on.
+    outputs
+        Mesh data sets: the output fields to learn (default all the data set holds).
     num_threads
         Torch CPU threads while training (the Trainer's; restored afterwards); None leaves
         torch's setting.
@@ -117,6 +120,17 @@ def train_surrogate(
     if name is not None:
         check_library_name(name)
     folder = Path(out) if out is not None else user_library() / str(name)
+    from engine.surrogates.models import MESH_MODELS
+
+    trainer_options = dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed, num_threads=num_threads,
+                           time_budget=time_budget, progress=progress, on_epoch=on_epoch, cancel=cancel)
+    if model in MESH_MODELS:
+        return _train_on_points(dataset, folder, model, read_config(config), outputs, val_fraction, trainer_options)
+    if _is_mesh_dataset(dataset):
+        raise InputError(
+            f"model {model!r} reads a grid; this data set holds samples on meshes", field="model", value=model,
+            expected=f"a mesh model ({', '.join(MESH_MODELS)}); grid models on meshes (the masked-grid adapter) are not built yet",
+        )
     data = open_dataset(dataset)
     options = read_config(config) | {"in_channels": len(data.input_names), "out_channels": len(data.output_names)}
     if model == "deeponet":
@@ -171,3 +185,125 @@ def train_surrogate(
         versions=software_versions(),
     )
     return save_surrogate(folder, surrogate, card), card
+
+
+def _is_mesh_dataset(path: str | Path) -> bool:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as h5:
+            from engine.surrogates.data.store import MESH_FORMAT
+
+            return h5.attrs.get("format") == MESH_FORMAT
+    except OSError:
+        return False  # open_dataset says what is wrong with it
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _train_on_points(dataset, folder: Path, model: str, options: dict[str, Any], outputs, val_fraction: float, trainer_options: dict[str, Any]):
+    """Train a mesh model on the samples of a mesh data set (or a grid data set as mesh samples)."""
+    import numpy as np
+    import torch
+
+    from engine.result import software_versions
+    from engine.surrogates.adapters import case_fingerprint
+    from engine.surrogates.data.points import PointSamples
+    from engine.surrogates.data.store import open_mesh_dataset
+    from engine.surrogates.layers.normalizers import UnitGaussianNormalizer
+    from engine.surrogates.library import Card, save_surrogate
+    from engine.surrogates.models import build_model, count_parameters
+    from engine.surrogates.training import SurrogateModel, Trainer
+
+    if not 0.0 <= val_fraction < 1.0:
+        raise InputError("validation share out of range", field="val_fraction", value=val_fraction, expected="0 <= val_fraction < 1")
+    data = open_mesh_dataset(dataset)
+    n = len(data)
+    n_val = round(n * val_fraction) if val_fraction > 0 else 0
+    if n - n_val < 1 or (val_fraction > 0 and n_val < 1):
+        raise InputError("too few samples to train and validate on", field="dataset", value=n, expected="at least 2 samples, or val_fraction = 0")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(int(trainer_options["seed"]))).tolist()
+    train = PointSamples(data, order[n_val:], outputs)
+    val = PointSamples(data, order[:n_val], train.output_fields) if n_val else None
+    options = options | {"in_channels": len(train.input_names), "out_channels": len(train.output_names)}
+    network = build_model(model, options)
+    surrogate = SurrogateModel(network, UnitGaussianNormalizer(len(train.input_names)), UnitGaussianNormalizer(len(train.output_names)))
+    report = Trainer(surrogate, val_fraction=0.0, **trainer_options).fit(train, val)
+    scores = field_errors(surrogate, val) if val is not None else {}
+
+    first = train.sample(0)
+    parameters: dict[str, list[float]] = {}
+    ranges: dict[str, list[float]] = {}
+    for i in range(len(train)):
+        sample = train.sample(i)
+        for key, value in sample.parameters.items():
+            low, high = parameters.get(key, [value, value])
+            parameters[key] = [min(low, value), max(high, value)]
+        # value channels only: geometry channels change with the geometry, which the parameters cover
+        for key, values in sample.inputs.items():
+            if key.startswith("coef.") or (key.startswith("bc.") and key.count(".") >= 2):
+                low, high = ranges.get(key, [float(values.min()), float(values.max())])
+                ranges[key] = [min(low, float(values.min())), max(high, float(values.max()))]
+    description = data.description
+    case_document = description.get("case") or {}
+    card = Card(
+        name=folder.name,
+        model=model,
+        config=network.config.to_dict(),
+        physics={"kind": data.physics},
+        inputs=list(train.input_names),
+        outputs=list(train.output_names),
+        adapter="points",
+        fingerprint=case_fingerprint(case_document, list(first.mesh.regions)),
+        parameters=parameters,
+        training_ranges=ranges,
+        dataset={
+            "path": str(Path(dataset)),
+            "sha256": _file_sha256(Path(dataset)),
+            "samples": len(train),
+            "study": (description.get("study") or {}).get("name"),
+            "fields": list(train.output_fields),
+        },
+        metrics={
+            **({"validation_relative_l2": float(np.mean(scores["relative_l2"])), "validation_samples": len(val),
+                "validation_relative_l2_by_field": scores["by_field"]} if scores else {}),
+            "parameters": count_parameters(network),
+        },
+        training=report.to_dict() | {k: trainer_options[k] for k in ("time_budget", "batch_size", "learning_rate")},
+        versions=software_versions(),
+    )
+    return save_surrogate(folder, surrogate, card), card
+
+
+def field_errors(surrogate, samples) -> dict[str, Any]:
+    """Relative L2 errors of a point model on ``samples`` (PointSamples): per sample (its
+    channels' mean, as the training loss) and per field (vector fields as one, with the mesh's
+    quadrature: ``|| u_hat - u || / || u ||``), averaged over the samples."""
+    import numpy as np
+    import torch
+
+    from engine.surrogates.data.points import fields_from_channels
+    from engine.surrogates.losses import quadrature_relative_l2_loss
+
+    per_sample, by_field = [], {}
+    surrogate.eval()
+    with torch.inference_mode():
+        for i in range(len(samples)):
+            item = samples[i]
+            weights = item["weights"][None]
+            prediction = surrogate(item["x"][None], weights=weights)
+            per_sample.append(float(quadrature_relative_l2_loss(prediction, item["y"][None], weights)))
+            predicted = fields_from_channels(prediction[0].numpy(), samples.output_names)
+            truth = fields_from_channels(item["y"].numpy(), samples.output_names)
+            w = item["weights"].numpy().astype(float)
+            for name in predicted:
+                e = np.asarray(predicted[name].values - truth[name].values).reshape(len(w), -1)
+                t = np.asarray(truth[name].values).reshape(len(w), -1)
+                by_field.setdefault(name, []).append(float(np.sqrt((w[:, None] * e**2).sum() / max((w[:, None] * t**2).sum(), 1e-300))))
+    return {"relative_l2": per_sample, "by_field": {k: float(np.mean(v)) for k, v in by_field.items()}}

@@ -43,7 +43,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -55,6 +55,7 @@ from engine.limits import LIMITS
 __all__ = [
     "check_library_name",
     "CARD_VERSION",
+    "CARD_VERSIONS",
     "Card",
     "save_surrogate",
     "load_surrogate",
@@ -68,7 +69,12 @@ __all__ = [
     "export_model",
 ]
 
-CARD_VERSION = 1
+CARD_VERSION = 2
+#: Card versions this workbench reads: 1 (grid models of Darcy flow) and 2 (any case: adds the
+#: adapter, the base case's fingerprint and the varied parameters' ranges).
+CARD_VERSIONS = (1, 2)
+#: How a model meets a case: on the points of the case's mesh, or on a grid sampled from it.
+ADAPTERS = ("grid", "points")
 _CARD = "card.json"
 _WEIGHTS = "weights.safetensors"
 
@@ -117,7 +123,8 @@ class _Schema(BaseModel):
 
 class _PhysicsSchema(_Schema):
     kind: _Name
-    input_coefficients: Annotated[dict[_Name, _Name], Field(min_length=1, max_length=_ENTRIES)]
+    # grid models sample these case coefficients, one per input channel; point models read channels built from the case
+    input_coefficients: Annotated[dict[_Name, _Name], Field(max_length=_ENTRIES)] = {}
     equation: _Text = ""
     boundary: _Name | None = None
     constants: Annotated[dict[_Name, float], Field(max_length=_ENTRIES)] = {}
@@ -135,6 +142,19 @@ class _GridSchema(_Schema):
         return domain
 
 
+class _ConditionSchema(_Schema):
+    type: _Name
+    regions: Annotated[list[_Name], Field(min_length=1, max_length=_ENTRIES)]
+
+
+class _FingerprintSchema(_Schema):
+    """What a point model knows of its base case: the geometry, the regions, the conditions."""
+
+    geometry: _Name | None = None
+    regions: Annotated[list[_Name], Field(max_length=_ENTRIES)] = []
+    conditions: Annotated[list[_ConditionSchema], Field(max_length=_ENTRIES)] = []
+
+
 class _CardSchema(_Schema):
     """What ``card.json`` may hold: the one check behind ``Card.from_dict``, on import and load."""
 
@@ -144,7 +164,10 @@ class _CardSchema(_Schema):
     physics: _PhysicsSchema
     inputs: Annotated[list[_Name], Field(min_length=1, max_length=_ENTRIES)]
     outputs: Annotated[list[_Name], Field(min_length=1, max_length=_ENTRIES)]
-    grid: _GridSchema
+    grid: _GridSchema | None = None
+    adapter: Literal["grid", "points"] = "grid"
+    fingerprint: _FingerprintSchema | None = None
+    parameters: Annotated[dict[_Name, Annotated[list[float], Field(min_length=2, max_length=2)]], Field(max_length=_ENTRIES)] = {}
     training_ranges: Annotated[dict[_Name, Annotated[list[float], Field(min_length=2, max_length=2)]], Field(max_length=_ENTRIES)] = {}
     # Records for people (bounded by the card's size and nesting limits): never read by code as numbers.
     dataset: dict[str, Any] = {}
@@ -174,8 +197,14 @@ class _CardSchema(_Schema):
 
 def _check_consistent(card: _CardSchema, source: str | Path | None) -> None:
     """What the schema's types cannot say: the channels agree across the card's fields."""
+    if card.adapter == "points":
+        if card.fingerprint is None:
+            raise InputError("a point model's card names its base case", source=source, field="fingerprint",
+                             expected='{"geometry": ..., "regions": [...], "conditions": [{"type": ..., "regions": [...]}]}')
+    elif card.grid is None:
+        raise InputError("the model card misses keys", source=source, value=["grid"])
     coefficients = list(card.physics.input_coefficients)
-    if coefficients != card.inputs:
+    if card.adapter == "grid" and coefficients != card.inputs:
         # the solver samples one input channel per coefficient, in this order
         raise InputError("the input coefficients do not match the inputs", source=source, field="physics.input_coefficients",
                          value=coefficients, expected=f"the inputs {card.inputs}, in this order")
@@ -183,9 +212,10 @@ def _check_consistent(card: _CardSchema, source: str | Path | None) -> None:
         if key in card.config and card.config[key] != len(channels):
             raise InputError("the config does not match the channels", source=source, field=f"config.{key}",
                              value=card.config[key], expected=f"{len(channels)}: the card has {len(channels)} {key[:-len('_channels')]}put channel(s)")
-    for name, (lo, hi) in card.training_ranges.items():
+    ranges = [(f"training_ranges.{k}", v) for k, v in card.training_ranges.items()] + [(f"parameters.{k}", v) for k, v in card.parameters.items()]
+    for name, (lo, hi) in ranges:
         if lo > hi:
-            raise InputError("a training range's low end is above its high end", source=source, field=f"training_ranges.{name}", value=[lo, hi], expected="[low, high] with low <= high")
+            raise InputError("a training range's low end is above its high end", source=source, field=name, value=[lo, hi], expected="[low, high] with low <= high")
 
 
 _KINDS = {
@@ -281,7 +311,10 @@ class Card:
     physics: dict[str, Any]
     inputs: list[str]
     outputs: list[str]
-    grid: dict[str, Any]
+    grid: dict[str, Any] | None = None
+    adapter: str = "grid"
+    fingerprint: dict[str, Any] | None = None
+    parameters: dict[str, list[float]] = field(default_factory=dict)
     training_ranges: dict[str, list[float]] = field(default_factory=dict)
     dataset: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -315,13 +348,15 @@ class Card:
         if not isinstance(data, dict):
             raise InputError("a model card must be a JSON object", source=source, value=type(data).__name__)
         version = data.get("format_version")
-        if isinstance(version, bool) or version != CARD_VERSION:
-            raise InputError("unsupported model card version", source=source, field="format_version", value=version, expected=str(CARD_VERSION))
+        if isinstance(version, bool) or version not in CARD_VERSIONS:
+            raise InputError("unsupported model card version", source=source, field="format_version", value=version,
+                             expected=f"one of {', '.join(map(str, CARD_VERSIONS))}; a newer workbench may read it")
         known = set(cls.__dataclass_fields__)
         unknown = sorted(map(str, set(data) - known))
         if unknown:
             raise InputError("unknown keys in the model card", source=source, value=unknown, expected=f"keys among {', '.join(sorted(known))}")
-        missing = [k for k in ("name", "model", "config", "physics", "inputs", "outputs", "grid") if k not in data]
+        required = ("name", "model", "config", "physics", "inputs", "outputs") + (("grid",) if version == 1 else ())
+        missing = [k for k in required if k not in data]
         if missing:
             raise InputError("the model card misses keys", source=source, value=missing)
         if "weights_sha256" not in data:
@@ -331,8 +366,19 @@ class Card:
             checked = _CardSchema.model_validate(data)
         except ValidationError as exc:
             raise _card_error(exc, source) from None
+        if version == 1 and (checked.adapter != "grid" or checked.fingerprint is not None or checked.parameters):
+            raise InputError("a version 1 card describes a grid model", source=source, field="adapter",
+                             expected="format_version 2 for a card with adapter, fingerprint or parameters")
         _check_consistent(checked, source)
         return cls(**checked.model_dump(exclude_unset=True))
+
+    def answers_on(self) -> str:
+        """Where the model answers, in words (``a 64x64 grid``, ``the points of the case's mesh``)."""
+        if self.adapter == "points":
+            geometry = (self.fingerprint or {}).get("geometry")
+            return f"the points of the case's mesh ({geometry})" if geometry else "the points of the case's mesh"
+        res = (self.grid or {}).get("resolution")
+        return f"a {res}x{res} grid"
 
 
 # -- names ----------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["relative_lp_loss", "relative_l2_loss", "relative_h1_loss", "get_loss", "LOSSES"]
+__all__ = ["relative_lp_loss", "relative_l2_loss", "quadrature_relative_l2_loss", "relative_h1_loss", "get_loss", "LOSSES"]
 
 # Zero targets make a relative error meaningless; flooring the denominator keeps the loss
 # finite (it then reads as an absolute error scaled by 1/_TINY) instead of poisoning training.
@@ -89,6 +89,38 @@ def relative_lp_loss(y_hat: Tensor, y: Tensor, *, p: float = 2, reduction: str =
 def relative_l2_loss(y_hat: Tensor, y: Tensor, *, reduction: str = "mean") -> Tensor:
     """Per-sample relative L2 error, batch-averaged: :func:`relative_lp_loss` with ``p=2``."""
     return relative_lp_loss(y_hat, y, p=2, reduction=reduction)
+
+
+def quadrature_relative_l2_loss(y_hat: Tensor, y: Tensor, weights: Tensor, *, reduction: str = "mean") -> Tensor:
+    """Per-sample relative L2 error on meshes: each channel's ``sqrt(sum w e^2 / sum w y^2)``
+    with the points' quadrature weights, averaged over the channels.
+
+    Channel by channel, because the outputs of a mesh model are often fields of different units
+    (a displacement in metres beside a stress in pascals), which one pooled norm would let the
+    largest drown. Points of weight zero (the padding of a batch) do not count.
+
+    Parameters
+    ----------
+    y_hat, y
+        ``(B, C, N)``: prediction and target at the points of each sample.
+    weights
+        ``(B, N)``: each point's share of its domain (zero for padding).
+
+    Examples
+    --------
+    >>> import torch
+    >>> y = torch.ones(1, 2, 3)
+    >>> w = torch.tensor([[1.0, 1.0, 0.0]])
+    >>> float(quadrature_relative_l2_loss(y * torch.tensor([[[2.0], [1.0]]]), y, w))
+    0.5
+    """
+    _check_shapes(y_hat, y)
+    if weights.shape != (y.shape[0], y.shape[-1]):
+        raise ValueError(f"expected weights shaped (B, N) = {(y.shape[0], y.shape[-1])}; got {tuple(weights.shape)}")
+    w = weights[:, None, :]
+    num = (w * (y_hat - y).square()).sum(dim=-1)
+    den = (w * y.square()).sum(dim=-1)
+    return _reduce(torch.sqrt(num / den.clamp_min(_TINY**2)).mean(dim=1), reduction)
 
 
 def _squared_h1_norm(u: Tensor) -> Tensor:

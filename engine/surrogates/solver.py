@@ -36,6 +36,10 @@ def grid_points(card) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def check_compatible(problem: Problem, card) -> list[str]:
     """Why ``card``'s model cannot answer ``problem`` (empty when it can)."""
+    if card.adapter == "points":
+        from engine.surrogates.adapters import point_model_reasons
+
+        return point_model_reasons(problem, card)
     reasons = []
     physics = card.physics
     case = problem.case
@@ -130,6 +134,62 @@ class SurrogateSolver:
         check_cancelled(cancel)
         report(progress, 0.1, f"loading {card.name}")
         surrogate, card = load_surrogate(folder, device=device)
+        if card.adapter == "points":
+            fields, flags, inference, grid = *self._answer_on_points(problem, card, surrogate, device, progress, cancel), None
+        else:
+            fields, flags, inference, grid = self._answer_on_grid(problem, card, surrogate, device, progress, cancel)
+        mesh = problem.mesh
+        probes = {p.name: ProbeReading(p.name, tuple(p.point), {}) for p in case.probes}
+        if case.probes:
+            from engine.mesh.locate import interpolate_at_points
+
+            at = np.array([p.point[: mesh.gdim] for p in case.probes], dtype=float)
+            for name, f in fields.items():
+                sampled = interpolate_at_points(mesh, f.values, at)
+                for i, p in enumerate(case.probes):
+                    probes[p.name].values[name] = np.atleast_1d(np.asarray(sampled[i]))
+        wall = time.perf_counter() - started
+        metrics: dict[str, Any] = {
+            "model": card.model,
+            **({"grid": grid} if grid is not None else {"points": mesh.n_points}),
+            "inference_seconds": inference,
+            "out_of_training_range": flags,
+            "card_metrics": card.metrics,
+        }
+        provenance = Provenance(
+            solver="surrogate",
+            options={"model": card.name, "device": str(device)},
+            wall_time=wall,
+            model_id=card.name,
+            metrics=metrics,
+        )
+        report(progress, 1.0, f"answered in {wall:.2f} s" + (" (inputs outside the training range)" if flags else ""))
+        return Result(mesh, fields, provenance, probes)
+
+    def _answer_on_points(self, problem, card, surrogate, device, progress, cancel):
+        """The point model's fields at the case's mesh points."""
+        import torch
+
+        from engine.surrogates.adapters import point_model_inputs
+        from engine.surrogates.data.points import fields_from_channels, training_weights
+
+        x, flags = point_model_inputs(problem, card)
+        check_cancelled(cancel)
+        report(progress, 0.4, f"running {card.model} on {problem.mesh.n_points} points")
+        weights = torch.as_tensor(training_weights(problem.mesh)[None], dtype=torch.float32, device=device)
+        tic = time.perf_counter()
+        with torch.inference_mode():
+            y = surrogate(torch.as_tensor(x[None], device=device), weights=weights)[0].cpu().numpy().astype(float)
+        inference = time.perf_counter() - tic
+        if not np.isfinite(y).all():
+            from engine.errors import RunError
+
+            raise RunError(f"model {card.name!r} answered NaN or infinite values: the surrogate run failed")
+        return fields_from_channels(y, card.outputs), flags, inference
+
+    def _answer_on_grid(self, problem, card, surrogate, device, progress, cancel):
+        """The grid model's fields, sampled on its grid and interpolated to the mesh points."""
+        import torch
 
         xs, ys, points = grid_points(card)
         res = len(xs)
@@ -152,26 +212,7 @@ class SurrogateSolver:
 
         mesh = problem.mesh
         fields = {}
-        probes = {p.name: ProbeReading(p.name, tuple(p.point), {}) for p in case.probes}
         for c, name in enumerate(card.outputs):
             interpolate = RegularGridInterpolator((ys, xs), y[c], bounds_error=False, fill_value=None)
             fields[name] = Field(name, interpolate(mesh.points[:, [1, 0]]))
-            for p in case.probes:
-                probes[p.name].values[name] = np.atleast_1d(interpolate([[p.point[1], p.point[0]]]))
-        wall = time.perf_counter() - started
-        metrics: dict[str, Any] = {
-            "model": card.model,
-            "grid": res,
-            "inference_seconds": inference,
-            "out_of_training_range": flags,
-            "card_metrics": card.metrics,
-        }
-        provenance = Provenance(
-            solver="surrogate",
-            options={"model": card.name, "device": str(device)},
-            wall_time=wall,
-            model_id=card.name,
-            metrics=metrics,
-        )
-        report(progress, 1.0, f"answered in {wall:.2f} s" + (" (inputs outside the training range)" if flags else ""))
-        return Result(mesh, fields, provenance, probes)
+        return fields, flags, inference, res

@@ -62,7 +62,8 @@ from engine.atomic import atomic_path, atomic_write_text
 from engine.errors import InputError, RunError
 from engine.solver import ProgressCallback, check_cancelled, report
 from engine.surrogates.devices import resolve_device
-from engine.surrogates.losses import LOSSES, get_loss, relative_lp_loss
+from engine.surrogates.data.points import collate_points
+from engine.surrogates.losses import LOSSES, get_loss, quadrature_relative_l2_loss, relative_lp_loss
 
 __all__ = [
     "SurrogateModel",
@@ -182,12 +183,17 @@ class SurrogateModel(nn.Module):
         self.output_normalizer = output_normalizer
         self.register_buffer("normalizers_fitted", torch.tensor(bool(normalizers_fitted)))
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, pos: Tensor | None = None, weights: Tensor | None = None) -> Tensor:
+        """Grid batches: ``model(x)``. Point batches ``(B, C, N)`` (see
+        :mod:`engine.surrogates.data.points`): ``model(x, mask=weights > 0)``, the points'
+        coordinates being among the input channels; ``pos`` is not needed by point models."""
+        points = weights is not None
         if self.input_normalizer is not None:
-            x = self.input_normalizer.encode(x)
-        y = self.model(x)
+            # the normalisers hold (1, C, 1, 1) statistics: a point batch is a grid of N x 1
+            x = self.input_normalizer.encode(x[..., None])[..., 0] if points else self.input_normalizer.encode(x)
+        y = self.model(x, mask=weights > 0) if points else self.model(x)
         if self.output_normalizer is not None:
-            y = self.output_normalizer.decode(y)
+            y = self.output_normalizer.decode(y[..., None])[..., 0] if points else self.output_normalizer.decode(y)
         return y
 
     def fit_normalizers(self, dataset: Dataset, *, batch_size: int = 64, cancel: threading.Event | None = None) -> None:
@@ -202,7 +208,10 @@ class SurrogateModel(nn.Module):
         for batch in loader:
             check_cancelled(cancel, "fitting the normalisers")
             for key, running in stats.items():
-                running.update(_as_tensor(batch[key]))
+                values = _as_tensor(batch[key])
+                if "weights" in batch:  # points: the padding is no data; (C, points) as a (1, C, points) batch
+                    values = values.transpose(0, 1)[:, _as_tensor(batch["weights"]) > 0][None]
+                running.update(values)
         for key, normalizer in (("x", self.input_normalizer), ("y", self.output_normalizer)):
             if normalizer is not None:
                 mean, std = stats[key].result()
@@ -627,11 +636,11 @@ class Trainer:
             for index in range(state.batch, n_batches):
                 self._check_cancel(epoch_started)
                 batch = next(loader)
-                x, y = _to_device(batch, self.device)
+                x, y, points = _to_device(batch, self.device)
                 optimizer.zero_grad(set_to_none=True)
-                prediction = model(x)
+                prediction = model(x, **points)
                 _check_output(prediction, y)
-                loss = self.loss_fn(prediction, y)
+                loss = _loss(self.loss_fn, prediction, y, points)
                 value = float(loss.detach())
                 if not math.isfinite(value):
                     raise RunError(
@@ -697,10 +706,10 @@ class Trainer:
         with torch.no_grad():
             for batch in _loader(val, batch_size=self.batch_size, device=self.device):
                 self._check_cancel(epoch_started)
-                x, y = _to_device(batch, self.device)
-                prediction = self.model(x)
+                x, y, points = _to_device(batch, self.device)
+                prediction = self.model(x, **points)
                 _check_output(prediction, y)
-                total += float(self.loss_fn(prediction, y, reduction="sum"))
+                total += float(_loss(self.loss_fn, prediction, y, points, reduction="sum"))
                 count += len(x)
         self.model.train()
         return total / count
@@ -901,16 +910,22 @@ def evaluate(model: nn.Module, dataset: Dataset, *, batch_size: int = 16) -> dic
     try:
         with torch.no_grad():
             for batch in _loader(dataset, batch_size=batch_size, device=device):
-                x, y = _to_device(batch, device)
+                x, y, points = _to_device(batch, device)
                 _synchronize(device)
                 tic = time.perf_counter()
-                prediction = model(x)
+                prediction = model(x, **points)
                 _synchronize(device)
                 seconds += time.perf_counter() - tic
                 _check_output(prediction, y)
-                errors.append(relative_lp_loss(prediction, y, reduction="none").double().cpu().numpy())
-                abs_sum += float((prediction - y).abs().double().sum())
-                abs_count += y.numel()
+                if points:
+                    errors.append(quadrature_relative_l2_loss(prediction, y, points["weights"], reduction="none").double().cpu().numpy())
+                    real = (points["weights"] > 0)[:, None, :].expand_as(y)
+                    abs_sum += float((prediction - y).abs()[real].double().sum())
+                    abs_count += int(real.sum())
+                else:
+                    errors.append(relative_lp_loss(prediction, y, reduction="none").double().cpu().numpy())
+                    abs_sum += float((prediction - y).abs().double().sum())
+                    abs_count += y.numel()
     finally:
         model.train(was_training)
     per_sample = np.concatenate(errors)
@@ -949,8 +964,8 @@ def _loader(dataset: Dataset, *, batch_size: int | None = None, batch_sampler: S
     # one. No worker processes: HDF5 handles do not survive forking, and the data are small.
     pin = device is not None and device.type == "cuda"
     if batch_sampler is not None:
-        return DataLoader(dataset, batch_sampler=batch_sampler, generator=torch.Generator(), pin_memory=pin)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=False, generator=torch.Generator(), pin_memory=pin)
+        return DataLoader(dataset, batch_sampler=batch_sampler, generator=torch.Generator(), pin_memory=pin, collate_fn=collate_points)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, generator=torch.Generator(), pin_memory=pin, collate_fn=collate_points)
 
 
 def _as_tensor(value: Any) -> Tensor:
@@ -974,16 +989,28 @@ def _check_item(dataset: Dataset, name: str) -> None:
                              value=tuple(np.shape(item[key])) if hasattr(item[key], "shape") else item[key], expected=expected)
 
 
-def _to_device(batch: Mapping[str, Any], device: torch.device) -> tuple[Tensor, Tensor]:
+def _to_device(batch: Mapping[str, Any], device: torch.device) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+    """``x``, ``y`` and, for a point batch, ``{"pos", "weights"}`` (empty for a grid batch)."""
     non_blocking = device.type == "cuda"
-    x = _as_tensor(batch["x"]).to(device, non_blocking=non_blocking)
-    y = _as_tensor(batch["y"]).to(device, non_blocking=non_blocking)
-    # Data stored as float64 (HDF5 defaults) would silently upcast the model's float32 math.
-    if x.is_floating_point() and x.dtype != torch.float32:
-        x = x.float()
-    if y.is_floating_point() and y.dtype != torch.float32:
-        y = y.float()
-    return x, y
+    moved = {}
+    for key in ("x", "y", "pos", "weights"):
+        if key in batch:
+            value = _as_tensor(batch[key]).to(device, non_blocking=non_blocking)
+            # Data stored as float64 (HDF5 defaults) would silently upcast the model's float32 math.
+            moved[key] = value.float() if value.is_floating_point() and value.dtype != torch.float32 else value
+    x, y = moved.pop("x"), moved.pop("y")
+    return x, y, moved
+
+
+def _loss(loss_fn: Callable[..., Tensor], prediction: Tensor, y: Tensor, points: Mapping[str, Tensor], **kw: Any) -> Tensor:
+    """The loss of a batch: on points, weighted by the points' quadrature weights."""
+    if not points:
+        return loss_fn(prediction, y, **kw)
+    if loss_fn is LOSSES["l2"]:
+        return quadrature_relative_l2_loss(prediction, y, points["weights"], **kw)
+    if loss_fn in LOSSES.values():
+        raise InputError("this loss works on grids only", field="loss", value=loss_fn.__name__, expected="'l2' for data on meshes")
+    return loss_fn(prediction, y, weights=points["weights"], **kw)
 
 
 def _check_output(prediction: Tensor, y: Tensor) -> None:

@@ -182,3 +182,35 @@ def test_run_bad_input_in_json_and_quiet_modes(tmp_path):
     assert done.returncode == 2 and json.loads(done.stderr)["source"] == "missing.toml"
     done = workbench("run", "missing.toml", "--out", "o", "--quiet", cwd=tmp_path)
     assert done.returncode == 2 and done.stderr.strip() == "workbench: error: missing.toml: file not found; expected a case file (.toml)"
+
+
+def test_a_surrogate_for_the_plate_with_a_hole_from_study_to_comparison(tmp_path):
+    """The issue's path from a clean clone: generate from a study of the case, train the mesh
+    model, answer a radius it has not seen with both solvers."""
+    import engine
+
+    env = {**os.environ, "WORKBENCH_MODELS": str(tmp_path / "library")}
+
+    def wb(*args):
+        return subprocess.run([str(WORKBENCH), *map(str, args)], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+
+    case = engine.resource_path("examples/plate_with_hole_tension.toml").read_text(encoding="utf-8")
+    coarse = case.replace("size = 0.05", "size = 0.2").replace("size = 0.01, distance = 0.3", "size = 0.05, distance = 0.2")
+    (tmp_path / "plate.toml").write_text(coarse, encoding="utf-8")
+    study = engine.resource_path("examples/plate_with_hole_study.toml").read_text(encoding="utf-8")
+    (tmp_path / "study.toml").write_text(study.replace("plate_with_hole_tension.toml", "plate.toml").replace("n_samples = 64", "n_samples = 8"))
+    done = wb("dataset", "generate", "study.toml", "--out", "plate.h5", "--scheduler", "synchronous", "--quiet")
+    assert done.returncode == 0, done.stderr
+    done = wb("train", "plate.h5", "--model", "transolver", "--config", '{"width": 16, "layers": 1, "heads": 2, "slices": 8}',
+              "--name", "plate-with-hole-transolver", "--epochs", "2", "--batch-size", "4")
+    assert done.returncode == 0, done.stderr
+    assert "trained transolver for 2 epochs" in done.stdout
+    listed = wb("models", "list").stdout
+    assert "plate-with-hole-transolver: transolver for elasticity on the points of the case's mesh (plate_with_hole)" in listed
+    (tmp_path / "new.toml").write_text(coarse.replace("radius = 0.25", "radius = 0.27"), encoding="utf-8")
+    done = wb("run", "new.toml", "--out", "run", "--solver", "both", "--json")
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads(done.stdout)
+    assert set(metrics["comparison"]["fields"]) >= {"displacement", "stress", "von_mises"}, metrics.keys()
+    text = wb("run", "new.toml", "--out", "run2", "--solver", "both").stdout
+    assert "compare displacement: relative L2" in text

@@ -1053,8 +1053,9 @@ def card_html(card) -> str:
         ("answers", f"{card.physics.get('kind')}: {card.physics.get('equation', '')}"),
         ("assumes", f"boundary {card.physics.get('boundary', '-')}, " + ", ".join(f"{k} = {v}" for k, v in card.physics.get("constants", {}).items())),
         ("inputs / outputs", f"{', '.join(card.inputs)} -> {', '.join(card.outputs)}"),
-        ("grid", f"{card.grid.get('resolution')} x {card.grid.get('resolution')} on {card.grid.get('domain')}"),
-        ("trained on", ", ".join(f"{k} in [{lo:g}, {hi:g}]" for k, (lo, hi) in card.training_ranges.items()) + f"; {card.dataset.get('samples', '?')} samples"),
+        ("answers on", card.answers_on() + (f" spanning {card.grid.get('domain')}" if card.grid else "")),
+        ("trained on", ", ".join(f"{k} in [{lo:g}, {hi:g}]" for k, (lo, hi) in (card.parameters or card.training_ranges).items())
+         + f"; {card.dataset.get('samples', '?')} samples"),
         ("test error", f"relative L2 {test:.2%}" if isinstance(test, float) else
          f"validation relative L2 {metrics['validation_relative_l2']:.2%} (no separate test set)" if isinstance(metrics.get("validation_relative_l2"), float)
          else "not recorded"),

@@ -15,6 +15,7 @@ ffno      :class:`~.fno.FFNO` (F-FNO)         any grid; discretisation-invariant
 mgno      :class:`~.mgno.MgNO`                any grid >= 2**(levels-1); stencils in grid units
 unet      :class:`~.unet.UNet`                any grid >= 2**(levels-1); stencils in grid units
 deeponet  :class:`~.deeponet.DeepONet`        input resampled to ``grid_size``; output anywhere
+transolver :class:`~.transolver.Transolver`   points of any mesh: ``(B, C, N)`` with a mask
 ========  ==================================  =========================================
 
 Plugins add models through the ``workbench.surrogates`` entry-point group, naming a model
@@ -42,6 +43,7 @@ from engine.surrogates.models.config import ModelConfig
 from engine.surrogates.models.deeponet import DeepONet, DeepONetConfig
 from engine.surrogates.models.fno import FFNO, FNO, FFNOConfig, FNOConfig
 from engine.surrogates.models.mgno import MgNO, MgNOConfig
+from engine.surrogates.models.transolver import Transolver, TransolverConfig
 from engine.surrogates.models.unet import UNet, UNetConfig
 
 __all__ = [
@@ -60,6 +62,9 @@ __all__ = [
     "UNetConfig",
     "DeepONet",
     "DeepONetConfig",
+    "Transolver",
+    "TransolverConfig",
+    "MESH_MODELS",
 ]
 
 _GROUP = "workbench.surrogates"
@@ -70,7 +75,11 @@ MODELS: dict[str, tuple[type[nn.Module], type[ModelConfig]]] = {
     "mgno": (MgNO, MgNOConfig),
     "unet": (UNet, UNetConfig),
     "deeponet": (DeepONet, DeepONetConfig),
+    "transolver": (Transolver, TransolverConfig),
 }
+
+#: Models that read the points of a mesh, ``(B, C, N)`` with a mask, rather than a grid.
+MESH_MODELS = ("transolver",)
 
 
 def _plugins() -> dict[str, str]:

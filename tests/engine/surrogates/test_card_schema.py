@@ -126,7 +126,7 @@ def test_saving_refuses_a_card_that_could_not_be_loaded(tmp_path):
     from engine.surrogates.library import Card, save_surrogate
 
     card = Card(name="bad", model="fno", config={}, physics={"kind": "diffusion"}, inputs=["k"], outputs=["u"], grid={"resolution": 16, "domain": [[0, 1], [0, 1]]})
-    with pytest.raises(InputError, match="physics.input_coefficients: missing required key"):
+    with pytest.raises(InputError, match="physics.input_coefficients: the input coefficients do not match the inputs"):
         save_surrogate(tmp_path / "bad", torch.nn.Linear(1, 1), card)
     assert list(tmp_path.iterdir()) == []
 
