@@ -196,16 +196,19 @@ def _parser() -> argparse.ArgumentParser:
         help="train a surrogate on a data set and save it with its card",
         description="Train a neural operator on a data set file, score it on a held-out validation split and save "
         "weights + card: into a folder (--out) or into your model library (--name). Grid models (fno, ffno, mgno, unet, "
-        "deeponet) train on grid data sets; the mesh model (transolver) on the samples of a study, each on its own mesh.",
+        "deeponet) train on grid data sets, or on the samples of a study through a masked grid of each sample's bounding "
+        "box (--grid); the mesh model (transolver) on the samples of a study, each on its own mesh.",
         epilog="examples:\n  workbench train out/darcy.h5 --model fno --name my-fno --epochs 50\n"
         "  workbench train out/plate.h5 --model transolver --name my-plate --time-budget 600\n"
+        "  workbench train out/plate.h5 --model fno --grid 64 --name my-plate-fno --time-budget 600\n"
         "  workbench train out/darcy.h5 --model unet --config unet.json --out models/unet --time-budget 600\n"
         "  workbench train out/darcy.h5 --model fno --config '{\"modes1\": 8, \"modes2\": 8, \"width\": 16}' --name small-fno",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     train.add_argument("dataset", type=_user_path, help="a data set file written by `workbench dataset generate`")
-    train.add_argument("--model", default="fno", help="registry name: fno, ffno, mgno, unet, deeponet (grids); transolver (meshes); default fno")
+    train.add_argument("--model", default="fno", help="registry name: fno, ffno, mgno, unet, deeponet (grids, or meshes through --grid); transolver (meshes); default fno")
     train.add_argument("--outputs", help="mesh data sets: the fields to learn, comma-separated (default all)")
+    train.add_argument("--grid", type=int, default=64, help="mesh data sets and a grid model: the masked grid's points per side (default 64)")
     train.add_argument("--config", help="model options: a JSON/TOML file or a JSON object")
     where = train.add_mutually_exclusive_group(required=True)
     where.add_argument("--out", type=_user_path, help="the model folder to write")
@@ -697,6 +700,7 @@ def _train(args) -> int:
             batch_size=args.batch_size, learning_rate=args.learning_rate, val_fraction=args.val_fraction,
             time_budget=args.time_budget, seed=args.seed, progress=progress, cancel=cancel,
             outputs=[n.strip() for n in args.outputs.split(",") if n.strip()] if args.outputs else None,
+            grid_resolution=args.grid,
         )
     if args.json:
         _print_json(dataclasses.asdict(card) | {"folder": str(folder)})

@@ -18,7 +18,44 @@ import numpy as np
 
 from engine.problem import Problem
 
-__all__ = ["case_fingerprint", "point_model_reasons", "parameter_value", "out_of_range", "point_model_inputs"]
+__all__ = ["masked_grid_inputs", "GRID_CHANNELS", "case_fingerprint", "point_model_reasons", "parameter_value", "out_of_range", "point_model_inputs", "DERIVABLE", "derive_fields"]
+
+#: Per physics: the predicted field and the fields the finite elements' post-processing derives
+#: from it (the card's ``physics.derived`` names those a model answers this way).
+DERIVABLE = {"elasticity": ("displacement", ("stress", "von_mises"))}
+
+
+#: The channels the masked-grid adapter adds to a case's own: where the domain is.
+GRID_CHANNELS = ("grid.mask", "grid.sdf")
+
+
+def masked_grid_inputs(inputs: Mapping[str, np.ndarray], mesh, channels: list[str], resolution: int) -> tuple[np.ndarray, np.ndarray]:
+    """The masked-grid adapter's view of a sample: ``(x, pos)``.
+
+    ``x`` ``(len(channels), R, R)``: the point channels (``channels`` as the card names them,
+    ending with :data:`GRID_CHANNELS`) on a uniform ``R x R`` grid of the mesh's bounding box,
+    edges included, rows along y: interpolated linearly inside the domain, zero outside; then the
+    0/1 mask of the grid points inside and their signed distance to the boundary (negative
+    outside). ``pos`` ``(N, 2)``: the mesh's points scaled to ``[-1, 1]`` over the box, where the
+    model's grid answer is read back.
+    """
+    from engine.mesh.locate import interpolate_at_points
+    from engine.surrogates.data.channels import signed_distance
+    from engine.surrogates.data.points import point_inputs
+
+    own = [c for c in channels if c not in GRID_CHANNELS]
+    xy = mesh.points[:, :2]
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    X, Y = np.meshgrid(np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution))
+    at = np.column_stack([X.ravel(), Y.ravel()])
+    values = interpolate_at_points(mesh, point_inputs(inputs, mesh, own).T.astype(float), at)  # (R*R, C), NaN outside
+    inside = np.isfinite(values[:, 0]) if values.shape[1] else np.ones(len(at), bool)
+    values[~inside] = 0.0
+    extra = {"grid.mask": inside.astype(float), "grid.sdf": signed_distance(mesh, at)}
+    rows = [values[:, own.index(c)] if c in own else extra[c] for c in channels]
+    x = np.stack(rows).reshape(len(channels), resolution, resolution).astype(np.float32)
+    pos = (2.0 * (xy - lo) / np.where(hi > lo, hi - lo, 1.0) - 1.0).astype(np.float32)
+    return x, pos
 
 
 def _conditions(document: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -92,22 +129,49 @@ def out_of_range(values: Mapping[str, float], ranges: Mapping[str, list[float]],
     return flags
 
 
-def point_model_inputs(problem: Problem, card) -> tuple[np.ndarray, list[str]]:
-    """The ``(C_in, N)`` inputs of ``card``'s point model on ``problem``'s mesh, and the flags of
-    the parameters and channels outside the trained ranges."""
+def point_model_inputs(problem: Problem, card) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The inputs of ``card``'s model on ``problem``'s mesh (``(C_in, N)`` at the points, or on
+    the masked grid ``(C_in, R, R)``), the points' ``pos`` as the model reads them, and the flags
+    of the parameters and channels outside the trained ranges."""
     from engine.surrogates.data.channels import input_channels
     from engine.surrogates.data.points import point_inputs
 
     channels = input_channels(problem)
-    x = point_inputs(channels, problem.mesh, card.inputs)
+    own = [c for c in card.inputs if c not in GRID_CHANNELS]
+    at_points = point_inputs(channels, problem.mesh, own)
+    if card.adapter == "masked_grid":
+        x, pos = masked_grid_inputs(channels, problem.mesh, card.inputs, int(card.grid["resolution"]))
+    else:
+        x, pos = at_points, problem.mesh.points[:, :2].astype(np.float32)
     flags = []
     parameters = {name: parameter_value(problem.case, name) for name in card.parameters}
     flags += out_of_range({k: v for k, v in parameters.items() if v is not None}, card.parameters, "parameter")
-    spans = {name: (float(row.min()), float(row.max())) for name, row in zip(card.inputs, x)}
+    spans = {name: (float(row.min()), float(row.max())) for name, row in zip(own, at_points)}
     for name, (lo, hi) in spans.items():
         if name in card.training_ranges:
             low, high = card.training_ranges[name]
             slack = 1e-6 * max(abs(low), abs(high), 1e-300)
             if lo < low - slack or hi > high + slack:
                 flags.append(f"input {name} spans [{lo:.4g}, {hi:.4g}], outside the trained range [{low:.4g}, {high:.4g}]")
-    return x, flags
+    return x, pos, flags
+
+
+def derive_fields(problem: Problem, fields: dict, names: list[str]) -> dict:
+    """``fields`` with ``names`` replaced by what the finite elements' post-processing makes of
+    the predicted field they derive from (:data:`DERIVABLE`)."""
+    from engine.fields import Field
+
+    if not names:
+        return fields
+    kind = problem.case.physics.kind
+    source, derivable = DERIVABLE.get(kind, (None, ()))
+    unknown = [n for n in names if n not in derivable]
+    if unknown or source not in fields:
+        from engine.errors import InputError
+
+        raise InputError(f"these fields cannot be derived for {kind}", field="physics.derived", value=unknown or names,
+                         expected=f"some of {', '.join(derivable)} with {source} predicted" if source else "no derived fields for this physics")
+    from engine.solvers.fem.elasticity import stresses_from_displacement
+
+    derived = stresses_from_displacement(problem, fields[source].values)
+    return {**fields, **{n: Field(n, derived[n]) for n in names}}

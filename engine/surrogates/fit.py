@@ -72,6 +72,7 @@ def train_surrogate(
     time_budget: float | None = None,
     seed: int = 0,
     outputs: list[str] | None = None,
+    grid_resolution: int = 64,
     num_threads: int | None = None,
     progress: ProgressCallback | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
@@ -94,6 +95,9 @@ def train_surrogate(
         also what the card's ``validation_relative_l2`` is measured on.
     outputs
         Mesh data sets: the output fields to learn (default all the data set holds).
+    grid_resolution
+        Mesh data sets and a grid model: the masked grid's points per side over each sample's
+        bounding box (:mod:`engine.surrogates.models.masked_grid`).
     num_threads
         Torch CPU threads while training (the Trainer's; restored afterwards); None leaves
         torch's setting.
@@ -124,13 +128,12 @@ def train_surrogate(
 
     trainer_options = dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed, num_threads=num_threads,
                            time_budget=time_budget, progress=progress, on_epoch=on_epoch, cancel=cancel)
-    if model in MESH_MODELS:
-        return _train_on_points(dataset, folder, model, read_config(config), outputs, val_fraction, trainer_options)
-    if _is_mesh_dataset(dataset):
-        raise InputError(
-            f"model {model!r} reads a grid; this data set holds samples on meshes", field="model", value=model,
-            expected=f"a mesh model ({', '.join(MESH_MODELS)}); grid models on meshes (the masked-grid adapter) are not built yet",
-        )
+    if model in MESH_MODELS or _is_mesh_dataset(dataset):
+        resolution = None if model in MESH_MODELS else grid_resolution
+        options = read_config(config)
+        if model == "deeponet":  # its branch reads the masked grid
+            options.setdefault("grid_size", [grid_resolution, grid_resolution])
+        return _train_on_points(dataset, folder, model, options, outputs, val_fraction, trainer_options, resolution)
     data = open_dataset(dataset)
     options = read_config(config) | {"in_channels": len(data.input_names), "out_channels": len(data.output_names)}
     if model == "deeponet":
@@ -207,8 +210,10 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _train_on_points(dataset, folder: Path, model: str, options: dict[str, Any], outputs, val_fraction: float, trainer_options: dict[str, Any]):
-    """Train a mesh model on the samples of a mesh data set (or a grid data set as mesh samples)."""
+def _train_on_points(dataset, folder: Path, model: str, options: dict[str, Any], outputs, val_fraction: float, trainer_options: dict[str, Any],
+                     grid_resolution: int | None = None):
+    """Train a mesh model, or a grid model through the masked grid (``grid_resolution``), on the
+    samples of a mesh data set (or a grid data set as mesh samples)."""
     import numpy as np
     import torch
 
@@ -219,6 +224,7 @@ def _train_on_points(dataset, folder: Path, model: str, options: dict[str, Any],
     from engine.surrogates.layers.normalizers import UnitGaussianNormalizer
     from engine.surrogates.library import Card, save_surrogate
     from engine.surrogates.models import build_model, count_parameters
+    from engine.surrogates.models.masked_grid import MaskedGrid
     from engine.surrogates.training import SurrogateModel, Trainer
 
     if not 0.0 <= val_fraction < 1.0:
@@ -229,11 +235,12 @@ def _train_on_points(dataset, folder: Path, model: str, options: dict[str, Any],
     if n - n_val < 1 or (val_fraction > 0 and n_val < 1):
         raise InputError("too few samples to train and validate on", field="dataset", value=n, expected="at least 2 samples, or val_fraction = 0")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(int(trainer_options["seed"]))).tolist()
-    train = PointSamples(data, order[n_val:], outputs)
-    val = PointSamples(data, order[:n_val], train.output_fields) if n_val else None
+    train = PointSamples(data, order[n_val:], outputs, grid_resolution)
+    val = PointSamples(data, order[:n_val], train.output_fields, grid_resolution) if n_val else None
     options = options | {"in_channels": len(train.input_names), "out_channels": len(train.output_names)}
     network = build_model(model, options)
-    surrogate = SurrogateModel(network, UnitGaussianNormalizer(len(train.input_names)), UnitGaussianNormalizer(len(train.output_names)))
+    wrapped = network if grid_resolution is None else MaskedGrid(network)
+    surrogate = SurrogateModel(wrapped, UnitGaussianNormalizer(len(train.input_names)), UnitGaussianNormalizer(len(train.output_names)))
     report = Trainer(surrogate, val_fraction=0.0, **trainer_options).fit(train, val)
     scores = field_errors(surrogate, val) if val is not None else {}
 
@@ -259,7 +266,8 @@ def _train_on_points(dataset, folder: Path, model: str, options: dict[str, Any],
         physics={"kind": data.physics},
         inputs=list(train.input_names),
         outputs=list(train.output_names),
-        adapter="points",
+        adapter="points" if grid_resolution is None else "masked_grid",
+        grid=None if grid_resolution is None else {"resolution": int(grid_resolution)},
         fingerprint=case_fingerprint(case_document, list(first.mesh.regions)),
         parameters=parameters,
         training_ranges=ranges,
@@ -297,7 +305,7 @@ def field_errors(surrogate, samples) -> dict[str, Any]:
         for i in range(len(samples)):
             item = samples[i]
             weights = item["weights"][None]
-            prediction = surrogate(item["x"][None], weights=weights)
+            prediction = surrogate(item["x"][None], pos=item["pos"][None], weights=weights)
             per_sample.append(float(quadrature_relative_l2_loss(prediction, item["y"][None], weights)))
             predicted = fields_from_channels(prediction[0].numpy(), samples.output_names)
             truth = fields_from_channels(item["y"].numpy(), samples.output_names)

@@ -74,7 +74,7 @@ CARD_VERSION = 2
 #: adapter, the base case's fingerprint and the varied parameters' ranges).
 CARD_VERSIONS = (1, 2)
 #: How a model meets a case: on the points of the case's mesh, or on a grid sampled from it.
-ADAPTERS = ("grid", "points")
+ADAPTERS = ("grid", "points", "masked_grid")
 _CARD = "card.json"
 _WEIGHTS = "weights.safetensors"
 
@@ -128,16 +128,19 @@ class _PhysicsSchema(_Schema):
     equation: _Text = ""
     boundary: _Name | None = None
     constants: Annotated[dict[_Name, float], Field(max_length=_ENTRIES)] = {}
+    # point models: fields taken from the finite elements' post-processing of the predicted ones
+    derived: Annotated[list[_Name], Field(max_length=_ENTRIES)] = []
 
 
 class _GridSchema(_Schema):
     resolution: Annotated[int, Field(ge=MIN_RESOLUTION, le=MAX_RESOLUTION)]
-    domain: Annotated[list[Annotated[list[float], Field(min_length=2, max_length=2)]], Field(min_length=2, max_length=2)]
+    # the grid models' square; none for the masked grid, which covers each case's bounding box
+    domain: Annotated[list[Annotated[list[float], Field(min_length=2, max_length=2)]], Field(min_length=2, max_length=2)] | None = None
 
     @field_validator("domain")
     @classmethod
     def _ordered(cls, domain: list[list[float]]) -> list[list[float]]:
-        if any(not lo < hi for lo, hi in domain):
+        if domain is not None and any(not lo < hi for lo, hi in domain):
             raise ValueError("each axis needs [low, high] with low < high")
         return domain
 
@@ -165,7 +168,7 @@ class _CardSchema(_Schema):
     inputs: Annotated[list[_Name], Field(min_length=1, max_length=_ENTRIES)]
     outputs: Annotated[list[_Name], Field(min_length=1, max_length=_ENTRIES)]
     grid: _GridSchema | None = None
-    adapter: Literal["grid", "points"] = "grid"
+    adapter: Literal["grid", "points", "masked_grid"] = "grid"
     fingerprint: _FingerprintSchema | None = None
     parameters: Annotated[dict[_Name, Annotated[list[float], Field(min_length=2, max_length=2)]], Field(max_length=_ENTRIES)] = {}
     training_ranges: Annotated[dict[_Name, Annotated[list[float], Field(min_length=2, max_length=2)]], Field(max_length=_ENTRIES)] = {}
@@ -197,12 +200,14 @@ class _CardSchema(_Schema):
 
 def _check_consistent(card: _CardSchema, source: str | Path | None) -> None:
     """What the schema's types cannot say: the channels agree across the card's fields."""
-    if card.adapter == "points":
+    if card.adapter in ("points", "masked_grid"):
         if card.fingerprint is None:
             raise InputError("a point model's card names its base case", source=source, field="fingerprint",
                              expected='{"geometry": ..., "regions": [...], "conditions": [{"type": ..., "regions": [...]}]}')
-    elif card.grid is None:
+    if card.adapter != "points" and card.grid is None:
         raise InputError("the model card misses keys", source=source, value=["grid"])
+    if card.adapter == "grid" and card.grid.domain is None:
+        raise InputError("a grid model's card names its grid's square", source=source, field="grid.domain", expected="[[x0, x1], [y0, y1]]")
     coefficients = list(card.physics.input_coefficients)
     if card.adapter == "grid" and coefficients != card.inputs:
         # the solver samples one input channel per coefficient, in this order
@@ -374,9 +379,13 @@ class Card:
 
     def answers_on(self) -> str:
         """Where the model answers, in words (``a 64x64 grid``, ``the points of the case's mesh``)."""
-        if self.adapter == "points":
+        if self.adapter in ("points", "masked_grid"):
             geometry = (self.fingerprint or {}).get("geometry")
-            return f"the points of the case's mesh ({geometry})" if geometry else "the points of the case's mesh"
+            where = f"the points of the case's mesh ({geometry})" if geometry else "the points of the case's mesh"
+            if self.adapter == "masked_grid":
+                res = (self.grid or {}).get("resolution")
+                where += f" through a masked {res}x{res} grid"
+            return where
         res = (self.grid or {}).get("resolution")
         return f"a {res}x{res} grid"
 
@@ -635,6 +644,10 @@ def _build_surrogate(card: Card):
     from engine.surrogates.training import SurrogateModel
 
     network = build_model(card.model, card.config)
+    if card.adapter == "masked_grid":
+        from engine.surrogates.models.masked_grid import MaskedGrid
+
+        network = MaskedGrid(network)
     return SurrogateModel(network, UnitGaussianNormalizer(len(card.inputs)), UnitGaussianNormalizer(len(card.outputs)))
 
 

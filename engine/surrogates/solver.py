@@ -36,7 +36,7 @@ def grid_points(card) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def check_compatible(problem: Problem, card) -> list[str]:
     """Why ``card``'s model cannot answer ``problem`` (empty when it can)."""
-    if card.adapter == "points":
+    if card.adapter in ("points", "masked_grid"):
         from engine.surrogates.adapters import point_model_reasons
 
         return point_model_reasons(problem, card)
@@ -134,7 +134,7 @@ class SurrogateSolver:
         check_cancelled(cancel)
         report(progress, 0.1, f"loading {card.name}")
         surrogate, card = load_surrogate(folder, device=device)
-        if card.adapter == "points":
+        if card.adapter in ("points", "masked_grid"):
             fields, flags, inference, grid = *self._answer_on_points(problem, card, surrogate, device, progress, cancel), None
         else:
             fields, flags, inference, grid = self._answer_on_grid(problem, card, surrogate, device, progress, cancel)
@@ -173,19 +173,22 @@ class SurrogateSolver:
         from engine.surrogates.adapters import point_model_inputs
         from engine.surrogates.data.points import fields_from_channels, training_weights
 
-        x, flags = point_model_inputs(problem, card)
+        x, pos, flags = point_model_inputs(problem, card)
         check_cancelled(cancel)
         report(progress, 0.4, f"running {card.model} on {problem.mesh.n_points} points")
         weights = torch.as_tensor(training_weights(problem.mesh)[None], dtype=torch.float32, device=device)
         tic = time.perf_counter()
         with torch.inference_mode():
-            y = surrogate(torch.as_tensor(x[None], device=device), weights=weights)[0].cpu().numpy().astype(float)
+            y = surrogate(torch.as_tensor(x[None], device=device), pos=torch.as_tensor(pos[None], device=device), weights=weights)[0]
+            y = y.cpu().numpy().astype(float)
         inference = time.perf_counter() - tic
         if not np.isfinite(y).all():
             from engine.errors import RunError
 
             raise RunError(f"model {card.name!r} answered NaN or infinite values: the surrogate run failed")
-        return fields_from_channels(y, card.outputs), flags, inference
+        from engine.surrogates.adapters import derive_fields
+
+        return derive_fields(problem, fields_from_channels(y, card.outputs), list(card.physics.get("derived", []))), flags, inference
 
     def _answer_on_grid(self, problem, card, surrogate, device, progress, cancel):
         """The grid model's fields, sampled on its grid and interpolated to the mesh points."""

@@ -184,14 +184,14 @@ class SurrogateModel(nn.Module):
         self.register_buffer("normalizers_fitted", torch.tensor(bool(normalizers_fitted)))
 
     def forward(self, x: Tensor, pos: Tensor | None = None, weights: Tensor | None = None) -> Tensor:
-        """Grid batches: ``model(x)``. Point batches ``(B, C, N)`` (see
-        :mod:`engine.surrogates.data.points`): ``model(x, mask=weights > 0)``, the points'
-        coordinates being among the input channels; ``pos`` is not needed by point models."""
+        """Grid batches: ``model(x)``. Point batches (see :mod:`engine.surrogates.data.points`):
+        ``model(x, mask=weights > 0, pos=pos)`` with ``x`` at the points ``(B, C, N)`` or, for the
+        masked-grid adapter, on a grid ``(B, C, H, W)``; the answer is at the points either way."""
         points = weights is not None
         if self.input_normalizer is not None:
-            # the normalisers hold (1, C, 1, 1) statistics: a point batch is a grid of N x 1
-            x = self.input_normalizer.encode(x[..., None])[..., 0] if points else self.input_normalizer.encode(x)
-        y = self.model(x, mask=weights > 0) if points else self.model(x)
+            # the normalisers hold (1, C, 1, 1) statistics: a point batch (B, C, N) is a grid of N x 1
+            x = self.input_normalizer.encode(x[..., None])[..., 0] if x.ndim == 3 else self.input_normalizer.encode(x)
+        y = self.model(x, mask=weights > 0, pos=pos) if points else self.model(x)
         if self.output_normalizer is not None:
             y = self.output_normalizer.decode(y[..., None])[..., 0] if points else self.output_normalizer.decode(y)
         return y
@@ -209,7 +209,7 @@ class SurrogateModel(nn.Module):
             check_cancelled(cancel, "fitting the normalisers")
             for key, running in stats.items():
                 values = _as_tensor(batch[key])
-                if "weights" in batch:  # points: the padding is no data; (C, points) as a (1, C, points) batch
+                if "weights" in batch and values.ndim == 3:  # points: the padding is no data; (C, points) as a (1, C, points) batch
                     values = values.transpose(0, 1)[:, _as_tensor(batch["weights"]) > 0][None]
                 running.update(values)
         for key, normalizer in (("x", self.input_normalizer), ("y", self.output_normalizer)):
@@ -337,8 +337,9 @@ class Trainer:
         ``"adamw"`` (decoupled weight decay) or ``"adam"`` (weight decay as an L2 term).
     scheduler
         Learning-rate schedule, stepped once per epoch: ``"cosine"`` (from ``learning_rate``
-        towards 0 at ``epochs``), ``"step"`` (times ``gamma`` every ``step_size`` epochs) or
-        ``"none"``.
+        towards 0 at ``epochs``; with a ``time_budget``, towards 0 at the end of the budget,
+        updated before every batch from the time spent), ``"step"`` (times ``gamma`` every
+        ``step_size`` epochs) or ``"none"``.
     warmup_epochs
         Epochs of linear warm-up before any schedule: ``learning_rate * (e + 1) / (warmup + 1)``.
     step_size, gamma
@@ -366,10 +367,11 @@ class Trainer:
     grad_clip
         Clip the gradients' global norm to this; None for no clipping.
     time_budget
-        Seconds of training (epochs, validation and checkpoints; not the setup) this ``fit``
-        call may spend: before each epoch after the first, stop if the last epoch's duration
-        would take it past the budget. Models are thus compared at equal time without ever
-        cutting an epoch in half; the first epoch always runs.
+        Seconds of training (batches, validation and checkpoints; not the setup) this ``fit``
+        call may spend: before each batch after the first, stop if the last batch (and, before
+        an epoch's last batch, the last validation) would take it past the budget, so a run
+        ends within one batch of it. A run stopped mid-epoch has that epoch's batches so far in
+        its weights but not in its history; a later ``fit`` or a resume continues the epoch.
     progress
         ``progress(fraction, message)``, now and then and after every epoch; the message gives
         the epoch, the losses and the time left.
@@ -622,11 +624,9 @@ class Trainer:
         # The budget counts epochs only: setup (fitting the normalisers, torch's one-off imports
         # when the first optimizer is built) would otherwise penalise whichever model runs first.
         started = time.perf_counter()
-        last_epoch_seconds: float | None = None
+        last_batch_seconds: float | None = None
+        validation_seconds = 0.0  # the last validation's: an epoch's last batch leaves room for it
         while state.epoch < self.epochs:
-            if self.time_budget is not None and state.batch == 0 and last_epoch_seconds is not None:
-                if time.perf_counter() - started + last_epoch_seconds > self.time_budget:
-                    return "time_budget"
             epoch_started = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
             order = torch.randperm(n_train, generator=_epoch_generator(self.seed, state.epoch)).tolist()
@@ -635,6 +635,19 @@ class Trainer:
             loader = iter(_loader(train, batch_sampler=batches[state.batch :], device=self.device))
             for index in range(state.batch, n_batches):
                 self._check_cancel(epoch_started)
+                if self.time_budget is not None:
+                    spent = time.perf_counter() - started
+                    room = last_batch_seconds + (validation_seconds if index == n_batches - 1 else 0.0) if last_batch_seconds is not None else 0.0
+                    if last_batch_seconds is not None and spent + room > self.time_budget:
+                        # Stopped between batches: a later fit (or a resume) continues this epoch.
+                        state.epoch_seconds += time.perf_counter() - epoch_started
+                        return "time_budget"
+                    if self.scheduler_name == "cosine" and state.epoch >= self.warmup_epochs:
+                        for group in optimizer.param_groups:
+                            group["lr"] = self.learning_rate * _budget_cosine(spent / self.time_budget)
+                    if index == state.batch:
+                        lr = optimizer.param_groups[0]["lr"]
+                batch_started = time.perf_counter()
                 batch = next(loader)
                 x, y, points = _to_device(batch, self.device)
                 optimizer.zero_grad(set_to_none=True)
@@ -654,13 +667,16 @@ class Trainer:
                 state.train_loss_sum += value * len(x)
                 state.train_count += len(x)
                 state.batch = index + 1
+                last_batch_seconds = time.perf_counter() - batch_started
                 clock.step()
                 if self.on_batch is not None:
                     self.on_batch(state.epoch + 1, index + 1, n_batches, value)
                 if clock.due():
                     report(self.progress, clock.fraction, f"epoch {state.epoch + 1}/{self.epochs}: batch {index + 1}/{n_batches}, "
                            f"loss {value:.4g}, {clock.eta_text(self._budget_left(started))}")
+            validation_started = time.perf_counter()
             val_loss = self._validate(val, epoch_started) if val is not None else None
+            validation_seconds = time.perf_counter() - validation_started
             self._scheduler.step()
             state.epoch_seconds += time.perf_counter() - epoch_started
             record = {
@@ -676,7 +692,6 @@ class Trainer:
             stop = self._track_best(val_loss)
             if self.checkpoint_dir is not None and state.epoch % self.checkpoint_every == 0 and state.epoch < self.epochs and not stop:
                 self.save_checkpoint()  # the final one is written by fit, with the stop reason
-            last_epoch_seconds = time.perf_counter() - epoch_started
             if self.on_epoch is not None:
                 self.on_epoch(dict(record))
             val_text = f", val {val_loss:.4g}" if val_loss is not None else ""
@@ -1041,6 +1056,12 @@ def _check_number(name: str, value: Any, *, positive: bool = False) -> None:
 def _check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
     if value not in choices:
         raise InputError("invalid setting", field=name, value=value, expected=f"one of {', '.join(map(repr, choices))}")
+
+
+def _budget_cosine(spent: float) -> float:
+    """The cosine schedule over a time budget: from 1 at the start to 0 when ``spent`` (a share
+    of the budget) reaches 1, so that a run cut by its budget ends annealed, not at full rate."""
+    return 0.5 * (1.0 + math.cos(math.pi * min(max(spent, 0.0), 1.0)))
 
 
 def _lr_factor(epoch: int, epochs: int, scheduler: str, warmup: int, step_size: int, gamma: float) -> float:

@@ -917,6 +917,13 @@ class CasePanel(QtWidgets.QScrollArea):
         self._show_card(model)
         self._refresh_compatibility()
 
+    def use_model(self, model: str) -> None:
+        """Make ``model`` the case's surrogate, as picking it in the box would."""
+        if self.model_box.findText(model) < 0:
+            self.model_box.addItem(model)
+        self.model_box.setCurrentText(model)
+        self._model_picked()
+
     def _model_picked(self, *_: Any) -> None:
         model = self.model_box.currentText()
 
@@ -1053,7 +1060,7 @@ def card_html(card) -> str:
         ("answers", f"{card.physics.get('kind')}: {card.physics.get('equation', '')}"),
         ("assumes", f"boundary {card.physics.get('boundary', '-')}, " + ", ".join(f"{k} = {v}" for k, v in card.physics.get("constants", {}).items())),
         ("inputs / outputs", f"{', '.join(card.inputs)} -> {', '.join(card.outputs)}"),
-        ("answers on", card.answers_on() + (f" spanning {card.grid.get('domain')}" if card.grid else "")),
+        ("answers on", card.answers_on() + (f" spanning {card.grid['domain']}" if card.grid and card.grid.get("domain") else "")),
         ("trained on", ", ".join(f"{k} in [{lo:g}, {hi:g}]" for k, (lo, hi) in (card.parameters or card.training_ranges).items())
          + f"; {card.dataset.get('samples', '?')} samples"),
         ("test error", f"relative L2 {test:.2%}" if isinstance(test, float) else

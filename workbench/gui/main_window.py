@@ -1169,9 +1169,15 @@ class MainWindow(QtWidgets.QMainWindow):
 
         if getattr(self, "training_dialog", None) is None:
             self.training_dialog = TrainingDialog(self)
-            self.training_dialog.modelSaved.connect(lambda _: self.case_panel.reload_models())
+            self.training_dialog.modelSaved.connect(self._model_trained)
         self.training_dialog.show()
         self.training_dialog.raise_()
+
+    def _model_trained(self, name: str) -> None:
+        """A training saved ``name``: list it, and make it the case's surrogate when it was trained for this case."""
+        self.case_panel.reload_models()
+        if self.training_dialog.saved_for_case and self.session.case is not None:
+            self.case_panel.use_model(name)
 
     # -- closing --
     def running_jobs(self) -> list[Job]:

@@ -29,7 +29,7 @@ from engine.problem import Problem
 from engine.solvers.fem.common import FemSolution, NodalField, at_quadrature, project, solve_with_dirichlet
 from engine.solvers.fem.discretize import Discretization
 
-__all__ = ["lame", "solve_elasticity", "von_mises"]
+__all__ = ["lame", "solve_elasticity", "stresses_from_displacement", "von_mises"]
 
 _AXES = ("x", "y", "z")
 
@@ -119,6 +119,35 @@ def solve_elasticity(problem: Problem, disc: Discretization, linear, *, progress
         "von_mises": NodalField(von_mises(stress, names)),
     }
     return FemSolution(disc, fields, linear=[info], extra={"model": model})
+
+
+def stresses_from_displacement(problem: Problem, displacement: np.ndarray, element: str | None = None) -> dict[str, np.ndarray]:
+    """``stress`` ``(n_points, k)`` and ``von_mises`` ``(n_points,)`` of a given displacement at
+    the mesh's points, by the same post-processing as :func:`solve_elasticity` (the strain of the
+    finite element field, projected onto the nodes): what a surrogate's predicted displacement
+    implies.
+
+    ``element`` defaults to the case's; every dof of it must sit at a mesh point (P1 on any mesh,
+    P2 on a quadratic one).
+    """
+    mesh = problem.mesh
+    dim = mesh.dim
+    element = element or problem.case.solver.classical.element
+    disc = Discretization(mesh, element, components=dim)
+    node_dof = disc._dof_of_point  # scalar dof of each point, -1 for none
+    direct = node_dof >= 0
+    if direct.sum() != disc.basis.N // dim:
+        raise InputError("the element has dofs between the mesh's points", field="solver.classical.element", value=element,
+                         expected="an element whose dofs are the mesh's nodes (P1, or P2 on a quadratic mesh)")
+    u = np.zeros(disc.basis.N)
+    for c in range(dim):
+        u[node_dof[direct] * dim + c] = np.asarray(displacement, dtype=float)[direct, c]
+    xq = np.asarray(disc.basis.global_coordinates())
+    lam, mu = _lame_at(problem, disc, xq)
+    names, sigma = _stress_at_quadrature(disc.basis.interpolate(u), lam, mu, problem.case.physics.model)
+    nodal = np.column_stack([project(disc, s) for s in sigma])
+    stress = np.column_stack([disc._scalar_point_values(nodal[:, j]) for j in range(nodal.shape[1])])
+    return {"stress": stress, "von_mises": von_mises(stress, names)}
 
 
 def _lame_at(problem: Problem, disc: Discretization, xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -22,7 +22,48 @@ from engine.solver import ProgressCallback
 from engine.study import Study, load_study
 from engine.surrogates.data.store import MeshDatasetWriter
 
-__all__ = ["generate_mesh_dataset", "is_study_file"]
+__all__ = ["generate_mesh_dataset", "is_study_file", "variable_parameters", "study_for_case"]
+
+
+def variable_parameters(case) -> list[tuple[str, float, str]]:
+    """What a study of ``case`` can vary, as ``(name, current value, description)``: the case's
+    parameters by name, then its built-in geometry's sizes (``geometry.parameters.radius``:
+    the parameters with a lower bound; switches such as ``quarter`` are not offered).
+
+    Examples
+    --------
+    >>> import engine
+    >>> from engine.case import load_case
+    >>> [n for n, _, _ in variable_parameters(load_case(engine.resource_path("examples/plate_with_hole_tension.toml")))]
+    ['sigma', 'geometry.parameters.width', 'geometry.parameters.height', 'geometry.parameters.radius']
+    """
+    from engine.mesh.geometry import GEOMETRIES
+
+    offered = [(name, float(value), "case parameter") for name, value in case.parameters.items()]
+    geometry = GEOMETRIES.get(case.geometry.kind) if case.geometry.kind else None
+    if geometry is not None:
+        for parameter in geometry.parameters:
+            if parameter.minimum is not None:
+                value = case.geometry.parameters.get(parameter.name, parameter.default)
+                offered.append((f"geometry.parameters.{parameter.name}", float(value), parameter.description))
+    return offered
+
+
+def study_for_case(document: dict, source: str | Path | None, ranges: dict[str, tuple[float, float]], n_samples: int, *,
+                   name: str = "case-study", seed: int = 0) -> Study:
+    """A study of the case ``document`` (its file ``source``, against which relative paths
+    resolve) drawing ``n_samples`` random values of each parameter in ``ranges``
+    (``name -> (low, high)``), solved by the finite elements: what the app's training makes."""
+    from engine.study import parse_study
+
+    if not ranges:
+        raise InputError("nothing to vary", field="parameters", expected="at least one parameter with a range")
+    study = {
+        "version": 1, "name": name, "case": document, "solver": "classical", "set": {"output.pictures": False},
+        "sampling": {"method": "random", "n_samples": int(n_samples), "seed": int(seed)},
+        "parameters": {key: {"min": float(lo), "max": float(hi)} for key, (lo, hi) in ranges.items()},
+    }
+    return parse_study(study, source=Path(source) if source is not None else None)
 
 
 def is_study_file(document: dict) -> bool:

@@ -114,9 +114,14 @@ class PointSamples:
         Which of its samples, by position; default all.
     outputs
         The output fields to learn (default all of the data set's).
+    grid_resolution
+        For the masked-grid adapter: ``x`` is the inputs on an ``R x R`` grid of the sample's
+        bounding box with the mask and signed-distance channels, ``pos`` the points scaled to
+        ``[-1, 1]`` over it (:func:`engine.surrogates.adapters.masked_grid_inputs`).
     """
 
-    def __init__(self, dataset, positions: Sequence[int] | None = None, outputs: Sequence[str] | None = None) -> None:
+    def __init__(self, dataset, positions: Sequence[int] | None = None, outputs: Sequence[str] | None = None,
+                 grid_resolution: int | None = None) -> None:
         self.dataset = dataset
         self.positions = list(range(len(dataset))) if positions is None else [int(i) for i in positions]
         first = dataset[self.positions[0]] if self.positions else None
@@ -130,7 +135,12 @@ class PointSamples:
             raise InputError("this data set holds transient samples; mesh surrogates learn steady answers for now", field="dataset",
                              value=f"{len(first.times)} saved times", expected="a data set of a steady study")
         self.output_fields = chosen
+        self.grid_resolution = grid_resolution
         self.input_names = [*first.inputs, *POSITION_CHANNELS]
+        if grid_resolution is not None:
+            from engine.surrogates.adapters import GRID_CHANNELS
+
+            self.input_names += list(GRID_CHANNELS)
         self.output_names = output_channels({n: first.outputs[n] for n in chosen})
         self._items: dict[int, dict[str, Any]] = {}
 
@@ -147,10 +157,16 @@ class PointSamples:
         if index not in self._items:
             sample = self.sample(index)
             y = [np.asarray(sample.outputs[n].values, dtype=float).reshape(sample.mesh.n_points, -1).T for n in self.output_fields]
+            if self.grid_resolution is None:
+                x, pos = point_inputs(sample.inputs, sample.mesh, self.input_names), sample.mesh.points[:, :2].astype(np.float32)
+            else:
+                from engine.surrogates.adapters import masked_grid_inputs
+
+                x, pos = masked_grid_inputs(sample.inputs, sample.mesh, self.input_names, self.grid_resolution)
             self._items[index] = {
-                "x": torch.from_numpy(point_inputs(sample.inputs, sample.mesh, self.input_names)),
+                "x": torch.from_numpy(x),
                 "y": torch.from_numpy(np.concatenate(y).astype(np.float32)),
-                "pos": torch.from_numpy(sample.mesh.points[:, :2].astype(np.float32)),
+                "pos": torch.from_numpy(pos),
                 "weights": torch.from_numpy(training_weights(sample.mesh).astype(np.float32)),
             }
         return self._items[index]
@@ -170,6 +186,9 @@ def collate_points(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         parts = []
         for item in items:
             value = item[key]
+            if key == "x" and value.ndim == 3:  # gridded inputs (the masked-grid adapter): all the same grid
+                parts.append(value)
+                continue
             missing = n - value.shape[-1 if key in ("x", "y") else 0]
             if missing:
                 pad = [0, missing] if key in ("x", "y", "weights") else [0, 0, 0, missing]

@@ -113,6 +113,13 @@ class DeepONet(nn.Module):
         basis = self.trunk(2 * points.to(x) - 1).view(-1, self.config.out_channels, self.config.basis_size)
         return torch.einsum("bck,pck->bcp", self.coefficients(x), basis) + self.bias.view(1, -1, 1)
 
+    def forward_at(self, x: Tensor, pos: Tensor) -> Tensor:
+        """The output at each sample's own points ``pos`` ``(B, P, 2)``, already scaled to the
+        trunk's ``[-1, 1]^2`` (the masked-grid adapter's points): ``(B, out_channels, P)``."""
+        b, p, _ = pos.shape
+        basis = self.trunk(pos.to(x)).view(b, p, self.config.out_channels, self.config.basis_size)
+        return torch.einsum("bck,bpck->bcp", self.coefficients(x), basis) + self.bias.view(1, -1, 1)
+
     def forward(self, x: Tensor) -> Tensor:
         height, width = x.shape[-2:]
         points = grid_points(height, width, device=x.device, dtype=x.dtype)

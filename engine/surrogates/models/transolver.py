@@ -141,7 +141,8 @@ class Transolver(nn.Module):
         self.norm = nn.LayerNorm(width)
         self.project = nn.Linear(width, config.out_channels)
 
-    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, mask: Tensor | None = None, pos: Tensor | None = None) -> Tensor:
+        """``pos`` is not read: the coordinates are among the input channels."""
         h = self.lift(x.transpose(1, 2))
         for block in self.blocks:
             h = block(h, mask)

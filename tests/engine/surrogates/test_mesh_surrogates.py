@@ -140,9 +140,44 @@ def test_a_case_with_other_conditions_is_refused_with_their_names(plate_model):
     assert check_compatible(heat, load_card(folder)) == ["it answers elasticity problems, not heat"]
 
 
-def test_a_grid_model_asked_to_train_on_meshes_names_the_mesh_model(plate_data, tmp_path):
-    with pytest.raises(InputError, match="transolver"):
-        train_surrogate(plate_data, model="fno", out=tmp_path / "m", epochs=1)
+def test_the_masked_grid_holds_the_inputs_inside_and_says_where_the_domain_is(plate_data):
+    from engine.surrogates.adapters import GRID_CHANNELS, masked_grid_inputs
+
+    sample = open_mesh_dataset(plate_data)[0]
+    channels = ["pos.x", "coef.E", *GRID_CHANNELS]
+    x, pos = masked_grid_inputs(sample.inputs, sample.mesh, channels, 33)
+    assert x.shape == (4, 33, 33) and pos.shape == (sample.mesh.n_points, 2)
+    grid = np.linspace(0.0, 1.0, 33)  # the quarter plate's box
+    mask, sdf = x[2], x[3]
+    radius = sample.parameters["geometry.parameters.radius"]
+    in_hole = np.hypot(*np.meshgrid(grid, grid)) < radius - 0.02
+    assert (mask[in_hole] == 0).all() and (sdf[in_hole] < 0).all() and mask.mean() > 0.8
+    inside = mask == 1
+    np.testing.assert_allclose(x[0][inside], np.meshgrid(grid, grid)[0][inside], atol=1e-5)  # a linear field: exact
+    assert (x[0][~inside] == 0).all() and np.allclose(x[1][inside], 210e9)
+    assert pos.min() == pytest.approx(-1.0) and pos.max() == pytest.approx(1.0)
+
+
+def test_a_grid_model_trains_on_meshes_through_the_masked_grid_and_answers_the_case(plate_data, tmp_path):
+    folder, card = train_surrogate(plate_data, model="fno", config={"modes1": 4, "modes2": 4, "width": 8}, out=tmp_path / "fno",
+                                   epochs=2, batch_size=4, val_fraction=0.25, grid_resolution=24)
+    saved = load_card(folder)
+    assert saved.adapter == "masked_grid" and saved.grid == {"resolution": 24} and saved.inputs[-2:] == ["grid.mask", "grid.sdf"]
+    assert "through a masked 24x24 grid" in saved.answers_on()
+    problem = engine.Problem.from_case(coarse_case(0.22, model=str(folder)))
+    result = SurrogateSolver().solve(problem)
+    assert result.fields["displacement"].values.shape == (problem.mesh.n_points, 2)
+    assert np.isfinite(result.fields["stress"].values).all()
+
+
+def test_deeponet_answers_at_the_mesh_points_from_the_masked_grid(plate_data, tmp_path):
+    config = {"branch_widths": [32], "trunk_widths": [32], "basis_size": 16}
+    folder, _ = train_surrogate(plate_data, model="deeponet", config=config, out=tmp_path / "don", epochs=2, batch_size=4,
+                                val_fraction=0.25, grid_resolution=16)
+    card = load_card(folder)
+    assert card.adapter == "masked_grid" and card.config["grid_size"] == [16, 16]
+    problem = engine.Problem.from_case(coarse_case(0.3, model=str(folder)))
+    assert SurrogateSolver().solve(problem).fields["von_mises"].values.shape == (problem.mesh.n_points,)
 
 
 def test_an_unknown_output_field_is_refused_with_the_known_ones(plate_data, tmp_path):

@@ -183,16 +183,19 @@ def test_early_stopping_restores_the_best_epoch():
     assert report.history[-1]["val_loss"] > report.best_val_loss
 
 
-def test_time_budget_stops_cleanly_between_epochs(tmp_path):
+def test_time_budget_holds_within_a_batch_and_the_cosine_follows_it(tmp_path):
     budget = 1.0
     trainer = Trainer(tiny_model(), epochs=100_000, time_budget=budget, checkpoint_dir=tmp_path, checkpoint_every=1000, **FAST)
     report = trainer.fit(GridPairs())
     assert report.stopped_reason == "time_budget"
     assert 1 <= report.epochs_run < 100_000 and len(report.history) == report.epochs_run
-    # Epochs take milliseconds: stopping before the one that would overrun keeps within budget.
+    # Batches take milliseconds: stopping before the one that would overrun keeps within budget.
     assert sum(r["seconds"] for r in report.history) <= budget + 0.2  # slack for a loaded CI machine
+    # The schedule spans the budget, not the 100 000 epochs: the run ends annealed.
+    rates = [r["lr"] for r in report.history]
+    assert rates[0] == pytest.approx(FAST["learning_rate"], rel=0.05) and rates[-1] < 0.1 * FAST["learning_rate"]
     manifest = json.loads((tmp_path / "checkpoint.json").read_text())
-    assert manifest["stopped_reason"] == "time_budget" and manifest["epoch"] == report.epochs_run and manifest["batch"] == 0
+    assert manifest["stopped_reason"] == "time_budget" and manifest["epoch"] == report.epochs_run
     assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
 
 
@@ -250,16 +253,18 @@ def test_resume_with_early_stopping_keeps_training_from_the_last_weights(tmp_pat
     # Validation gets worse as training improves, so the best weights (put in the model at
     # the end of every fit) differ from the last ones, from which training must continue.
     train, val = GridPairs(24), GridPairs(8, seed=1, sign=-1.0)
-    settings = dict(epochs=6, patience=50, **FAST)
+    # (a schedule by epochs: under a budget the cosine would follow the clock instead)
+    settings = dict(epochs=6, patience=50, scheduler="step", **FAST)
     straight = tiny_model()
     expected = Trainer(straight, **settings).fit(train, val)
     assert expected.best_epoch < 6
 
-    # A budget no epoch fits in: each fit runs one epoch (nothing to estimate from yet), then stops.
+    # A budget no batch fits in: each fit runs one batch (nothing to estimate from yet), then
+    # stops; three batches make an epoch.
     stopping = Trainer(tiny_model(), time_budget=1e-9, checkpoint_dir=tmp_path, **settings)
-    reports = [stopping.fit(train, val) for _ in range(4)]
-    assert [r.epochs_run for r in reports] == [1, 2, 3, 4]
-    assert reports[2].best_epoch < 3  # so fit 4 had to put the last weights back first
+    reports = [stopping.fit(train, val) for _ in range(12)]
+    assert [r.epochs_run for r in reports[2::3]] == [1, 2, 3, 4] and reports[1].epochs_run == 0
+    assert reports[8].best_epoch < 3  # so the fits of epoch 4 had to put the last weights back first
     resumed = tiny_model(seed=4)
     report = Trainer(resumed, **settings).resume(tmp_path).fit(train, val)
     assert same_weights(resumed, straight)

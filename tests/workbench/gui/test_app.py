@@ -371,6 +371,7 @@ def _tiny_training(window, name: str, *, epochs: int):
     """The training dialog set for a seconds-long run: 24 samples at 16 x 16, a small FNO."""
     window.open_training()
     dialog = window.training_dialog
+    dialog.source_box.setCurrentIndex(1)  # the Darcy grid recipe
     dialog.samples.setValue(24)
     dialog.resolution.setValue(16)
     dialog.scheduler.setCurrentText("this process")

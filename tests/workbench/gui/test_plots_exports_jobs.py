@@ -217,6 +217,7 @@ def test_a_solve_runs_while_a_training_trains_and_both_finish(qtbot, window, mon
     threads_before = torch.get_num_threads()
     window.open_training()
     dialog = window.training_dialog
+    dialog.source_box.setCurrentIndex(1)  # the Darcy grid recipe
     dialog.samples.setValue(24)
     dialog.resolution.setValue(16)
     dialog.scheduler.setCurrentText("this process")

@@ -99,6 +99,7 @@ def test_closing_the_training_dialog_asks_before_it_stops_the_training(qtbot, wi
 
     window.open_training()
     dialog = window.training_dialog
+    dialog.source_box.setCurrentIndex(1)  # the Darcy grid recipe
     dialog.samples.setValue(24)
     dialog.resolution.setValue(16)
     dialog.scheduler.setCurrentText("this process")
