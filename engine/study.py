@@ -134,6 +134,8 @@ class Study:
         names = [p.name for p in self.parameters]
         if self.method == "grid":
             return [dict(zip(names, combo)) for combo in itertools.product(*(p.grid_values() for p in self.parameters))]
+        if not self.parameters:  # only random fields vary: each sample draws its own
+            return [{} for _ in range(self.n_samples)]
         rng = np.random.default_rng(self.seed)
         draws = [p.draw(rng, self.n_samples) for p in self.parameters]
         return [dict(zip(names, values)) for values in zip(*draws)]
@@ -154,6 +156,13 @@ class Study:
         """SHA-256 of everything that decides the samples' answers (study and base case)."""
         blob = json.dumps({"study": self.document, "case": self.case_document, "samples": self.samples()}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _draws_per_sample(node: Any) -> bool:
+    """Whether a case document holds a random field that each sample draws anew."""
+    if isinstance(node, dict):
+        return ("random_field" in node and node.get("seed_by_sample") is True) or any(_draws_per_sample(v) for v in node.values())
+    return isinstance(node, list) and any(_draws_per_sample(v) for v in node)
 
 
 def _number_random_fields(node: Any, index: int) -> None:
@@ -250,8 +259,10 @@ def _load_v1(data: dict[str, Any], source: Path | None) -> Study:
         raise bad("grid sampling takes no n_samples (it runs every combination)", "sampling.n_samples", n_samples, "no n_samples, or method = \"random\"")
 
     raw = _table(data, "parameters", source)
-    if not raw:
-        raise bad("no parameters to vary", "parameters", expected="a [parameters] table, e.g. k_in = [6.0, 12.0]")
+    # random fields drawn per sample are a study's variation too: n_samples random draws need no [parameters]
+    if not raw and not (method == "random" and _draws_per_sample(case_doc)):
+        raise bad("no parameters to vary", "parameters",
+                  expected="a [parameters] table, e.g. k_in = [6.0, 12.0] (or random sampling of a random field with seed_by_sample = true)")
     base_parameters = case_doc.get("parameters", {}) if isinstance(case_doc.get("parameters"), Mapping) else {}
     specs = []
     for pname, spec in raw.items():

@@ -4,9 +4,11 @@ input channels it reads from one.
 A model trained on the samples of a study (``adapter = "points"`` on its card) answers on the
 points of the case's own mesh. Its card keeps a *fingerprint* of the study's base case
 (:func:`case_fingerprint`): the built-in geometry it was made on, the mesh's named regions, and
-which regions carry which condition type. :func:`point_model_reasons` compares a case with it
-and says why not, naming the region or the condition; the case's parameters and input channels
-outside the trained ranges are answered but flagged (:func:`out_of_range`).
+which regions carry which condition type (and elasticity's model). :func:`point_model_reasons`
+compares a case with it and says why not, naming the region, the condition or a coefficient the
+model does not read; the geometry's kind is kept for people (another shape with the same regions
+is answered: its distance channels tell the model the shape). The case's parameters and input
+channels outside the trained ranges are answered but flagged (:func:`out_of_range`).
 """
 
 from __future__ import annotations
@@ -61,9 +63,15 @@ def masked_grid_inputs(inputs: Mapping[str, np.ndarray], mesh, channels: list[st
 def _conditions(document: Mapping[str, Any]) -> list[dict[str, Any]]:
     out = []
     for bc in document.get("boundary", []) or []:
-        regions = bc.get("regions") or ([bc["region"]] if bc.get("region") else [])
+        named = bc.get("regions", bc.get("region"))
+        regions = [named] if isinstance(named, str) else list(named or [])
         out.append({"type": str(bc.get("type")), "regions": sorted(map(str, regions))})
     return out
+
+
+def _by_region(conditions: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """(type, region) pairs: the same conditions however the regions are grouped or ordered."""
+    return {(c["type"], r) for c in conditions for r in c["regions"]}
 
 
 def case_fingerprint(document: Mapping[str, Any], region_names: list[str]) -> dict[str, Any]:
@@ -77,7 +85,9 @@ def case_fingerprint(document: Mapping[str, Any], region_names: list[str]) -> di
     {'geometry': 'plate_with_hole', 'regions': ['hole', 'right'], 'conditions': [{'type': 'traction', 'regions': ['right']}]}
     """
     geometry = (document.get("geometry") or {}).get("kind")
-    return {"geometry": str(geometry) if geometry else None, "regions": list(region_names), "conditions": _conditions(document)}
+    model = (document.get("physics") or {}).get("model")  # elasticity's plane stress / plane strain / 3d
+    return {"geometry": str(geometry) if geometry else None, "regions": list(region_names), "conditions": _conditions(document),
+            **({"model": str(model)} if model is not None else {})}
 
 
 def parameter_value(case, name: str) -> float | None:
@@ -107,12 +117,24 @@ def point_model_reasons(problem: Problem, card) -> list[str]:
     missing = [r for r in known.get("regions", []) if r not in problem.mesh.regions]
     if missing:
         reasons.append(f"it was trained on a mesh with the regions {', '.join(missing)}, which this case's mesh lacks")
-    trained = {(c["type"], tuple(c["regions"])) for c in known.get("conditions", [])}
-    here = {(c["type"], tuple(c["regions"])) for c in _conditions(case.model_dump(mode="json"))}
-    for kind, regions in sorted(here - trained):
-        reasons.append(f"it was not trained with a {kind} condition on {', '.join(regions)}")
-    for kind, regions in sorted(trained - here):
-        reasons.append(f"it was trained with a {kind} condition on {', '.join(regions)}, which this case does not set")
+    document = case.model_dump(mode="json")
+    trained = _by_region(known.get("conditions", []))
+    here = _by_region(_conditions(document))
+    for kind, region in sorted(here - trained):
+        reasons.append(f"it was not trained with a {kind} condition on {region}")
+    for kind, region in sorted(trained - here):
+        reasons.append(f"it was trained with a {kind} condition on {region}, which this case does not set")
+    model = (document.get("physics") or {}).get("model")
+    if known.get("model") is not None and model != known.get("model"):
+        reasons.append(f"it was trained for the {known['model']} model, not {model}")
+    if not reasons:
+        # Every coefficient and condition value the case sets must be one the model reads: a body
+        # force it never saw would otherwise be dropped without a word.
+        from engine.surrogates.data.channels import value_channel_names
+
+        unread = [n for n in value_channel_names(problem) if n not in card.inputs]
+        if unread:
+            reasons.append(f"it does not read {', '.join(unread)}, which this case sets")
     return reasons
 
 

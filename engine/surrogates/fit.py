@@ -29,7 +29,7 @@ from typing import Any
 from engine.errors import InputError
 from engine.solver import ProgressCallback
 
-__all__ = ["train_surrogate", "read_config"]
+__all__ = ["train_surrogate", "train_from_study", "read_config"]
 
 
 def read_config(config: Mapping[str, Any] | str | Path | None) -> dict[str, Any]:
@@ -229,9 +229,16 @@ def _train_on_points(dataset, folder: Path, model: str, options: dict[str, Any],
 
     if not 0.0 <= val_fraction < 1.0:
         raise InputError("validation share out of range", field="val_fraction", value=val_fraction, expected="0 <= val_fraction < 1")
+    from engine.surrogates.library import MAX_RESOLUTION, MIN_RESOLUTION
+
+    if grid_resolution is not None and not (isinstance(grid_resolution, int) and MIN_RESOLUTION <= grid_resolution <= MAX_RESOLUTION):
+        raise InputError("the masked grid's resolution is out of range", field="grid_resolution", value=grid_resolution,
+                         expected=f"an integer from {MIN_RESOLUTION} to {MAX_RESOLUTION}: grid points per side")
+    if outputs is not None and (not outputs or len(set(outputs)) != len(outputs)):
+        raise InputError("the output fields must be distinct and at least one", field="outputs", value=list(outputs), expected="field names such as displacement,von_mises")
     data = open_mesh_dataset(dataset)
     n = len(data)
-    n_val = round(n * val_fraction) if val_fraction > 0 else 0
+    n_val = max(1, round(n * val_fraction)) if val_fraction > 0 else 0  # as the Trainer's own split
     if n - n_val < 1 or (val_fraction > 0 and n_val < 1):
         raise InputError("too few samples to train and validate on", field="dataset", value=n, expected="at least 2 samples, or val_fraction = 0")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(int(trainer_options["seed"]))).tolist()
@@ -301,13 +308,15 @@ def field_errors(surrogate, samples) -> dict[str, Any]:
 
     per_sample, by_field = [], {}
     surrogate.eval()
+    first = next(iter(surrogate.parameters()), None)
+    device = first.device if first is not None else torch.device("cpu")
     with torch.inference_mode():
         for i in range(len(samples)):
             item = samples[i]
-            weights = item["weights"][None]
-            prediction = surrogate(item["x"][None], pos=item["pos"][None], weights=weights)
-            per_sample.append(float(quadrature_relative_l2_loss(prediction, item["y"][None], weights)))
-            predicted = fields_from_channels(prediction[0].numpy(), samples.output_names)
+            weights = item["weights"][None].to(device)
+            prediction = surrogate(item["x"][None].to(device), pos=item["pos"][None].to(device), weights=weights)
+            per_sample.append(float(quadrature_relative_l2_loss(prediction, item["y"][None].to(device), weights)))
+            predicted = fields_from_channels(prediction[0].cpu().numpy(), samples.output_names)
             truth = fields_from_channels(item["y"].numpy(), samples.output_names)
             w = item["weights"].numpy().astype(float)
             for name in predicted:
@@ -315,3 +324,40 @@ def field_errors(surrogate, samples) -> dict[str, Any]:
                 t = np.asarray(truth[name].values).reshape(len(w), -1)
                 by_field.setdefault(name, []).append(float(np.sqrt((w[:, None] * e**2).sum() / max((w[:, None] * t**2).sum(), 1e-300))))
     return {"relative_l2": per_sample, "by_field": {k: float(np.mean(v)) for k, v in by_field.items()}}
+
+
+def train_from_study(study, data: str | Path, out: str | Path, *, n_samples: int | None = None, model: str = "transolver",
+                     time_budget: float | None = None, num_threads: int | None = None, log: Callable[[str], None] = print, **options):
+    """A study in, a model out: generate (or resume, or reuse) the study's data set at ``data``
+    (``n_samples`` of its random sampling, default the study's), then :func:`train_surrogate`
+    into the folder ``out`` with ``options`` (epochs, batch_size, learning_rate, ...). Returns
+    ``(folder, card)``; ``log`` gets a line per stage."""
+    import dataclasses
+    import time
+
+    from engine.study import Study, load_study
+    from engine.surrogates.data.generate import generate_mesh_dataset
+
+    if not isinstance(study, Study):
+        study = load_study(study)
+    if n_samples is not None:
+        study = dataclasses.replace(study, n_samples=n_samples)
+    data = Path(data)
+    started = time.perf_counter()
+    if data.exists():
+        from engine.surrogates.data.store import open_mesh_dataset
+
+        kept = open_mesh_dataset(data)
+        if kept.description.get("study") != study.document or len(kept) + len(kept.failed) != len(study.samples()):
+            raise InputError("this data set was made from another study (or another number of samples)", source=data,
+                             expected="the study's own data set: remove the file, or give another path")
+    else:
+        data.parent.mkdir(parents=True, exist_ok=True)
+        generate_mesh_dataset(study, data, progress=lambda f, m: log(f"  data: {m}") if f in (None, 1.0) else None)
+    log(f"data set: {data} ({time.perf_counter() - started:.0f} s)")
+    started = time.perf_counter()
+    folder, card = train_surrogate(data, model=model, out=out, time_budget=time_budget, num_threads=num_threads,
+                                   progress=lambda f, m: log(f"  train: {m}") if "batch" not in m else None, **options)
+    log(f"trained for {time.perf_counter() - started:.0f} s: {card.training['stopped_reason']} after {card.training['epochs_run']} epochs; "
+        f"validation {json.dumps(card.metrics.get('validation_relative_l2_by_field', {}))}")
+    return folder, card

@@ -156,6 +156,7 @@ class _FingerprintSchema(_Schema):
     geometry: _Name | None = None
     regions: Annotated[list[_Name], Field(max_length=_ENTRIES)] = []
     conditions: Annotated[list[_ConditionSchema], Field(max_length=_ENTRIES)] = []
+    model: _Name | None = None  # elasticity: plane_stress, plane_strain or 3d
 
 
 class _CardSchema(_Schema):

@@ -117,10 +117,14 @@ def quadrature_relative_l2_loss(y_hat: Tensor, y: Tensor, weights: Tensor, *, re
     _check_shapes(y_hat, y)
     if weights.shape != (y.shape[0], y.shape[-1]):
         raise ValueError(f"expected weights shaped (B, N) = {(y.shape[0], y.shape[-1])}; got {tuple(weights.shape)}")
-    w = weights[:, None, :]
+    # weights as shares of each sample's domain: the ratio is the same, the floor below scale-free
+    w = (weights / weights.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(weights.dtype).tiny))[:, None, :]
     num = (w * (y_hat - y).square()).sum(dim=-1)
     den = (w * y.square()).sum(dim=-1)
-    return _reduce(torch.sqrt(num / den.clamp_min(_TINY**2)).mean(dim=1), reduction)
+    # A channel that is zero in one sample (no load of that kind there) is measured against the
+    # channel's size in the batch instead of blowing up.
+    floor = 1e-6 * den.amax(dim=0, keepdim=True) + torch.finfo(den.dtype).tiny
+    return _reduce(torch.sqrt(num / torch.maximum(den, floor)).mean(dim=1), reduction)
 
 
 def _squared_h1_norm(u: Tensor) -> Tensor:

@@ -18,15 +18,25 @@ from engine.study import Study, load_study
 
 __all__ = ["fresh_cases", "score_on_fresh_cases"]
 
+_FRESH_DRAWS = 1_000_000
+
 
 def fresh_cases(study: Study | str | Path, n_samples: int, seed: int) -> list[tuple[dict[str, float], Any]]:
-    """``n_samples`` new ``(parameter values, Case)`` pairs of ``study``, drawn with ``seed``."""
+    """``n_samples`` new ``(parameter values, Case)`` pairs of ``study``, drawn with ``seed``
+    (its random fields drawn per sample too: draws ``10**6 * (seed + 1)`` on)."""
     from engine.case import parse_case
 
     if not isinstance(study, Study):
         study = load_study(study)
+    if seed == study.seed:
+        from engine.errors import InputError
+
+        raise InputError("fresh cases need another seed than the study's own", field="seed", value=seed, expected=f"any seed but {study.seed}")
     fresh = dataclasses.replace(study, method="random", n_samples=n_samples, seed=seed)
-    return [(values, parse_case(fresh.case_for(values, index), source=fresh.case_path))
+    # Random fields drawn per sample take the sample's number as their draw: numbers far past the
+    # study's own give fields it never drew.
+    first = _FRESH_DRAWS * (seed + 1)
+    return [(values, parse_case(fresh.case_for(values, first + index), source=fresh.case_path))
             for index, values in enumerate(fresh.samples())]
 
 

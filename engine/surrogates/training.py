@@ -193,7 +193,7 @@ class SurrogateModel(nn.Module):
             x = self.input_normalizer.encode(x[..., None])[..., 0] if x.ndim == 3 else self.input_normalizer.encode(x)
         y = self.model(x, mask=weights > 0, pos=pos) if points else self.model(x)
         if self.output_normalizer is not None:
-            y = self.output_normalizer.decode(y[..., None])[..., 0] if points else self.output_normalizer.decode(y)
+            y = self.output_normalizer.decode(y[..., None])[..., 0] if y.ndim == 3 else self.output_normalizer.decode(y)
         return y
 
     def fit_normalizers(self, dataset: Dataset, *, batch_size: int = 64, cancel: threading.Event | None = None) -> None:
@@ -643,8 +643,10 @@ class Trainer:
                         state.epoch_seconds += time.perf_counter() - epoch_started
                         return "time_budget"
                     if self.scheduler_name == "cosine" and state.epoch >= self.warmup_epochs:
+                        # whichever ends first, the budget or the epochs, ends the schedule
+                        share = max(spent / self.time_budget, (state.epoch * n_batches + index) / (self.epochs * n_batches))
                         for group in optimizer.param_groups:
-                            group["lr"] = self.learning_rate * _budget_cosine(spent / self.time_budget)
+                            group["lr"] = self.learning_rate * _budget_cosine(share)
                     if index == state.batch:
                         lr = optimizer.param_groups[0]["lr"]
                 batch_started = time.perf_counter()
@@ -1060,7 +1062,8 @@ def _check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
 
 def _budget_cosine(spent: float) -> float:
     """The cosine schedule over a time budget: from 1 at the start to 0 when ``spent`` (a share
-    of the budget) reaches 1, so that a run cut by its budget ends annealed, not at full rate."""
+    of the budget, or of the epochs when they end first) reaches 1, so that a run cut by its
+    budget ends annealed, not at full rate."""
     return 0.5 * (1.0 + math.cos(math.pi * min(max(spent, 0.0), 1.0)))
 
 

@@ -16,15 +16,12 @@ the model's way of answering stress (``physics.derived`` on its card).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 
 from engine.resources import resources_dir
-from engine.study import load_study
 
 HERE = Path(__file__).resolve().parent
 STUDY = resources_dir() / "examples" / "plate_with_hole_study.toml"
@@ -82,27 +79,14 @@ def main(argv=None) -> int:
 
     import torch
 
-    from engine.surrogates.data.generate import generate_mesh_dataset
-    from engine.surrogates.fit import train_surrogate
+    from engine.surrogates.fit import train_from_study
     from engine.surrogates.library import load_card, load_surrogate, save_surrogate
 
     folder = args.out
     if not args.score_only:
-        study = dataclasses.replace(load_study(STUDY), n_samples=args.n_train)
-        args.data.mkdir(parents=True, exist_ok=True)
-        data = args.data / f"plate_with_hole_{args.n_train}.h5"
-        started = time.perf_counter()
-        if not data.exists():
-            generate_mesh_dataset(study, data, progress=lambda f, m: print(f"  data: {m}", flush=True) if f in (None, 1.0) else None)
-        print(f"data set: {data} ({time.perf_counter() - started:.0f} s)", flush=True)
-        started = time.perf_counter()
-        folder, card = train_surrogate(
-            data, model="transolver", out=args.out, epochs=1000, batch_size=8, learning_rate=1e-3, val_fraction=0.1,
-            time_budget=args.time_budget, seed=0, num_threads=args.threads, progress=lambda f, m: print(f"  train: {m}", flush=True),
-        )
-        print(f"trained for {time.perf_counter() - started:.0f} s: {card.training['stopped_reason']} after {card.training['epochs_run']} epochs; "
-              f"validation {json.dumps(card.metrics['validation_relative_l2_by_field'])}", flush=True)
-
+        folder, _ = train_from_study(STUDY, args.data / f"plate_with_hole_{args.n_train}.h5", args.out, n_samples=args.n_train,
+                                     time_budget=args.time_budget, num_threads=args.threads, epochs=1000, batch_size=8,
+                                     learning_rate=1e-3, val_fraction=0.1, seed=0, log=lambda line: print(line, flush=True))
     torch.set_num_threads(1)
     summary = score(folder, args.n_test, seed=1)
     print(json.dumps(summary, indent=1))

@@ -196,17 +196,18 @@ def test_a_surrogate_for_the_plate_with_a_hole_from_study_to_comparison(tmp_path
 
     case = engine.resource_path("examples/plate_with_hole_tension.toml").read_text(encoding="utf-8")
     coarse = case.replace("size = 0.05", "size = 0.2").replace("size = 0.01, distance = 0.3", "size = 0.05, distance = 0.2")
+    coarse = coarse.replace('model = "plate-with-hole-transolver"', 'model = "my-plate"')
     (tmp_path / "plate.toml").write_text(coarse, encoding="utf-8")
     study = engine.resource_path("examples/plate_with_hole_study.toml").read_text(encoding="utf-8")
     (tmp_path / "study.toml").write_text(study.replace("plate_with_hole_tension.toml", "plate.toml").replace("n_samples = 64", "n_samples = 8"))
     done = wb("dataset", "generate", "study.toml", "--out", "plate.h5", "--scheduler", "synchronous", "--quiet")
     assert done.returncode == 0, done.stderr
     done = wb("train", "plate.h5", "--model", "transolver", "--config", '{"width": 16, "layers": 1, "heads": 2, "slices": 8}',
-              "--name", "plate-with-hole-transolver", "--epochs", "2", "--batch-size", "4")
+              "--name", "my-plate", "--epochs", "2", "--batch-size", "4")
     assert done.returncode == 0, done.stderr
     assert "trained transolver for 2 epochs" in done.stdout
     listed = wb("models", "list").stdout
-    assert "plate-with-hole-transolver: transolver for elasticity on the points of the case's mesh (plate_with_hole)" in listed
+    assert "my-plate: transolver for elasticity on the points of the case's mesh (plate_with_hole)" in listed
     (tmp_path / "new.toml").write_text(coarse.replace("radius = 0.25", "radius = 0.27"), encoding="utf-8")
     done = wb("run", "new.toml", "--out", "run", "--solver", "both", "--json")
     assert done.returncode == 0, done.stderr

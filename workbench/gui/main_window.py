@@ -1176,7 +1176,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def _model_trained(self, name: str) -> None:
         """A training saved ``name``: list it, and make it the case's surrogate when it was trained for this case."""
         self.case_panel.reload_models()
-        if self.training_dialog.saved_for_case and self.session.case is not None:
+        trained_for = self.training_dialog.saved_for_case
+        if trained_for is not False and self.session.case is not None and self.editor.source == trained_for:
             self.case_panel.use_model(name)
 
     # -- closing --

@@ -167,7 +167,7 @@ class TrainingDialog(QtWidgets.QDialog):
         layout.addLayout(buttons)
         self.history: list[dict[str, Any]] = []
         self.saved: tuple[Path, Any] | None = None
-        self.saved_for_case = False
+        self.saved_for_case: Path | None | bool = False
         self.job = None
         self.source_box.currentIndexChanged.connect(self._source_changed)
         window.session.caseChanged.connect(lambda _: self.fill_parameters())
@@ -341,12 +341,13 @@ class TrainingDialog(QtWidgets.QDialog):
             )
 
         plan["threads"] = training_threads()
-        self.saved_for_case = "study" in plan
         job = self.window_.start_job(f"train {plan['name']}", work, self._saved, kind="training")
         if job is None:
             self.status.setText("A training is running already (one at a time): wait for it or cancel it.")
             return
         self.job = job
+        # the case the model is trained for: it becomes that case's surrogate, not another one opened meanwhile
+        self.saved_for_case = self.window_.editor.source if "study" in plan else False
         job.progress.connect(self._progress)
         job.yielded.connect(self._add_epoch)
         job.finished.connect(self._finished)
@@ -380,7 +381,8 @@ class TrainingDialog(QtWidgets.QDialog):
         self.saved = (folder, card)
         val = card.metrics.get("validation_relative_l2")
         score = f", validation relative L2 {val:.2%}" if isinstance(val, float) else ""
-        where = "It is now the case's surrogate: Run surrogate or Run both." if self.saved_for_case else "Pick it in Case > Solver > Model."
+        same = self.saved_for_case is not False and self.window_.editor.source == self.saved_for_case
+        where = "It is now the case's surrogate: Run surrogate or Run both." if same else "Pick it in Case > Solver > Model."
         self.status.setText(f"Saved {card.name} into your library ({folder}){score}. {where}")
         self.progress.setValue(1000)
         self.modelSaved.emit(card.name)

@@ -25,7 +25,7 @@ from engine.errors import InputError
 from engine.mesh.mesh import Mesh
 from engine.problem import Problem
 
-__all__ = ["input_channels", "boundary_segments", "signed_distance"]
+__all__ = ["input_channels", "value_channel_names", "boundary_segments", "signed_distance"]
 
 # Edges of each 2D cell type, as chains of its nodes (corner, [mid-edge,] corner).
 _EDGES = {
@@ -125,6 +125,17 @@ def signed_distance(mesh: Mesh, points: np.ndarray, region: str | None = None) -
 
 def _channel_name(path: str) -> str:
     return "coef." + path.removeprefix("physics.")
+
+
+def value_channel_names(problem: Problem) -> list[str]:
+    """The names of ``problem``'s coefficient and condition channels (``coef.*``, ``bc.*``), as
+    :func:`input_channels` names them, without computing any value (cheap on any mesh)."""
+    names = [_channel_name(p) for p in problem.coefficients if p.startswith("physics.")]
+    for index, condition in enumerate(problem.case.boundary):
+        names.append(f"bc.{condition.type}")
+        prefix = f"boundary[{index}]."
+        names += [f"bc.{condition.type}.{p.removeprefix(prefix)}" for p in problem.coefficients if p.startswith(prefix)]
+    return list(dict.fromkeys(names))
 
 
 def input_channels(problem: Problem) -> dict[str, np.ndarray]:

@@ -194,3 +194,61 @@ def test_a_version_1_card_cannot_claim_a_point_adapter(plate_model):
     del data["fingerprint"]
     with pytest.raises(InputError, match="fingerprint"):
         Card.from_dict(data, source="card.json")
+
+
+def test_a_body_force_the_model_never_read_is_refused_by_name(plate_model):
+    folder, _ = plate_model
+    case = coarse_case(0.25, model=str(folder))
+    doc = case.model_dump(mode="json", exclude_none=True)
+    doc["physics"]["body_force"] = [0.0, -1e5]
+    problem = engine.Problem.from_case(parse_case(doc, source=case.source))
+    reasons = check_compatible(problem, load_card(folder))
+    assert len(reasons) == 1 and "coef.body_force[1]" in reasons[0] and "does not read" in reasons[0]
+    doc = case.model_dump(mode="json", exclude_none=True)
+    doc["physics"]["model"] = "plane_strain"
+    reasons = check_compatible(engine.Problem.from_case(parse_case(doc, source=case.source)), load_card(folder))
+    assert reasons == ["it was trained for the plane_stress model, not plane_strain"]
+
+
+def test_conditions_compare_region_by_region_however_they_are_grouped():
+    from engine.surrogates.adapters import _by_region, case_fingerprint
+
+    grouped = {"boundary": [{"region": ["top", "left"], "type": "robin", "h": 1.0, "u_inf": 0.0}]}
+    split = {"boundary": [{"region": "left", "type": "robin", "h": 1.0, "u_inf": 0.0}, {"region": "top", "type": "robin", "h": 1.0, "u_inf": 0.0}]}
+    fingerprint = case_fingerprint(grouped, ["left", "top"])
+    assert fingerprint["conditions"] == [{"type": "robin", "regions": ["left", "top"]}]
+    assert _by_region(fingerprint["conditions"]) == _by_region(case_fingerprint(split, [])["conditions"])
+
+
+def test_the_mesh_loss_stays_finite_when_a_channel_is_zero_in_one_sample():
+    y = torch.ones(2, 2, 4)
+    y[0, 1] = 0.0  # no load of that kind in sample 0
+    loss = quadrature_relative_l2_loss(y + 0.01, y, torch.ones(2, 4), reduction="none")
+    assert torch.isfinite(loss).all() and float(loss.max()) < 100
+
+
+def test_bad_training_options_are_refused_before_training(plate_data, tmp_path):
+    with pytest.raises(InputError, match="grid_resolution"):
+        train_surrogate(plate_data, model="fno", out=tmp_path / "m", epochs=1, grid_resolution=2)
+    with pytest.raises(InputError, match="distinct"):
+        train_surrogate(plate_data, model="transolver", out=tmp_path / "m", epochs=1, outputs=["displacement", "displacement"])
+
+
+def test_a_data_set_of_another_study_is_not_trained_on_as_this_ones(plate_data, tmp_path):
+    from engine.surrogates.fit import train_from_study
+
+    study = engine.resource_path("examples/plate_with_hole_study.toml")
+    with pytest.raises(InputError, match="another study"):
+        train_from_study(study, plate_data, tmp_path / "m", n_samples=8, epochs=1, log=lambda line: None)
+
+
+def test_fresh_cases_refuse_the_studys_own_seed_and_draw_new_random_fields(tmp_path):
+    from engine.study import load_study
+    from engine.surrogates.scoring import fresh_cases
+
+    with pytest.raises(InputError, match="another seed"):
+        fresh_cases(engine.resource_path("examples/plate_with_hole_study.toml"), 2, seed=0)
+    darcy = load_study(engine.resource_path("examples/darcy_grf_study.toml"))
+    assert darcy.parameters == () and len(darcy.samples()) == 64  # only the random field varies
+    (values, case), = fresh_cases(darcy, 1, seed=1)
+    assert values == {} and case.physics.k.sample == 2_000_000  # far past the study's own draws
