@@ -298,12 +298,12 @@ def _train_on_points(dataset, folder: Path, model: str, options: dict[str, Any],
 
 def field_errors(surrogate, samples) -> dict[str, Any]:
     """Relative L2 errors of a point model on ``samples`` (PointSamples): per sample (its
-    channels' mean, as the training loss) and per field (vector fields as one, with the mesh's
+    channels' mean, as the training loss weighs them) and per field (vector fields as one, with the mesh's
     quadrature: ``|| u_hat - u || / || u ||``), averaged over the samples."""
     import numpy as np
     import torch
 
-    from engine.surrogates.data.points import fields_from_channels
+    from engine.surrogates.data.points import fields_from_channels, training_weights
     from engine.surrogates.losses import quadrature_relative_l2_loss
 
     per_sample, by_field = [], {}
@@ -318,7 +318,7 @@ def field_errors(surrogate, samples) -> dict[str, Any]:
             per_sample.append(float(quadrature_relative_l2_loss(prediction, item["y"][None].to(device), weights)))
             predicted = fields_from_channels(prediction[0].cpu().numpy(), samples.output_names)
             truth = fields_from_channels(item["y"].numpy(), samples.output_names)
-            w = item["weights"].numpy().astype(float)
+            w = training_weights(samples.sample(i).mesh)  # the quadrature, not the loss's weights
             for name in predicted:
                 e = np.asarray(predicted[name].values - truth[name].values).reshape(len(w), -1)
                 t = np.asarray(truth[name].values).reshape(len(w), -1)

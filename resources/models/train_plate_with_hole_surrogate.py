@@ -93,6 +93,7 @@ def main(argv=None) -> int:
     # Stress as the finite elements derive it from the predicted displacement, where that is closer.
     derived = summary["test_relative_l2_stress_derived"] < summary["test_relative_l2_stress"]
     surrogate, card = load_surrogate(folder)
+    card.name = folder.name  # a model trained elsewhere and copied here takes the folder's name
     card.physics["derived"] = STRESS_FIELDS if derived else []
     card.metrics |= summary | {"stress_answered_as": "derived from the predicted displacement" if derived else "predicted"}
     save_surrogate(folder, surrogate, card)
